@@ -1,0 +1,114 @@
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { decodeLatent, encodeLatent } from '../../src/formats/latent-file.js';
+import { encodeNpy } from '../../src/formats/npy.js';
+import { latent } from '../../src/latent/tensor.js';
+import { runCli } from '../helpers/cli.js';
+
+const dir = await mkdtemp(join(tmpdir(), 'latent-upscale-cli-'));
+const input = latent([1, 4, 3, 5], Float32Array.from({ length: 60 }, (_, i) => i));
+
+/** A failure is one line on stderr, exit code 2, no stack trace. */
+function assertUserError(t: Test, result: { code: number | null; stderr: string }, message: RegExp): void {
+  t.equal(result.code, 2, 'exit code 2');
+  const lines = result.stderr.trim().split('\n');
+  t.equal(lines.length, 1, `one line: ${result.stderr.trim()}`);
+  t.match(lines[0], message);
+  t.notMatch(result.stderr, /\n\s+at /, 'no stack trace');
+}
+
+t.test('methods and schedulers list every registry entry', async (t) => {
+  const methods = await runCli(['methods']);
+  t.equal(methods.code, 0);
+  for (const name of ['nearest-exact', 'bicubic-antialiased', 'bislerp', 'trilinear']) t.match(methods.stdout, new RegExp(`^${name} `, 'm'));
+  const json = JSON.parse((await runCli(['methods', '--json'])).stdout) as { name: string; alias_of?: string }[];
+  t.equal(json.length, 10);
+  t.equal(json.find((m) => m.name === 'linear')!.alias_of, 'bilinear');
+  const schedulers = await runCli(['schedulers']);
+  for (const name of ['simple', 'karras', 'polyexponential', 'automatic', 'kl_optimal', 'align_your_steps']) t.match(schedulers.stdout, new RegExp(`^${name} `, 'm'));
+  t.match((await runCli(['samplers'])).stdout, /^dpmpp_2m\s+DPM\+\+ 2M; automatic = karras/m);
+});
+
+t.test('sigmas prints the sampled schedule as JSON', async (t) => {
+  const full = await runCli(['sigmas', '--scheduler', 'karras', '--steps', '10']);
+  t.equal(full.code, 0);
+  const body = JSON.parse(full.stdout) as { sigmas: number[]; steps_run: number; fix_steps: boolean };
+  const karras = [14.6146, 9.1029, 5.4784, 3.1686, 1.7494, 0.9141, 0.4469, 0.2014, 0.0819, 0.0292, 0];
+  t.ok(body.sigmas.every((s, i) => Math.abs(s - karras[i]!) < 1.5e-4));
+  t.equal(body.steps_run, 10);
+
+  const fixed = JSON.parse((await runCli(['sigmas', '--scheduler', 'normal', '--steps', '30', '--denoise', '0.4'])).stdout) as { sigmas: number[]; schedule_steps: number };
+  t.equal(fixed.sigmas.length, 31, 'fix steps on by default: 30 denoising steps');
+  t.equal(fixed.schedule_steps, 75);
+  t.ok(Math.abs(fixed.sigmas[0]! - 1.1324) < 1.5e-4);
+  const unfixed = JSON.parse((await runCli(['sigmas', '--scheduler', 'normal', '--steps', '30', '--denoise', '0.4', '--no-fix-steps'])).stdout) as { sigmas: number[]; fix_steps: boolean };
+  t.equal(unfixed.sigmas.length, 14, 'without fix steps: 13 steps');
+  t.equal(unfixed.fix_steps, false);
+  const automatic = JSON.parse((await runCli(['sigmas', '--steps', '10', '--sampler', 'DPM++ 2M'])).stdout) as { scheduler: string; sampler: string };
+  t.same([automatic.scheduler, automatic.sampler], ['karras', 'dpmpp_2m']);
+});
+
+t.test('resize-latent: .npy in, .latent out, values as worked by hand', async (t) => {
+  const source = join(dir, 'in.npy');
+  await writeFile(source, encodeNpy(input));
+  const target = join(dir, 'out.latent');
+  const result = await runCli(['resize-latent', source, target, '--method', 'nearest-exact', '--width', '10', '--height', '6']);
+  t.equal(result.code, 0, result.stderr);
+  t.match(result.stderr, /resized \[1, 4, 3, 5\] to \[1, 4, 6, 10\] with nearest-exact on cpu/);
+  const out = decodeLatent(await readFile(target), 'latent').latent;
+  t.same(out.shape, [1, 4, 6, 10]);
+  for (let c = 0; c < 4; c++) for (let y = 0; y < 6; y++) for (let x = 0; x < 10; x++) {
+    if (out.data[(c * 6 + y) * 10 + x] !== input.data[(c * 3 + (y >> 1)) * 5 + (x >> 1)]) t.fail(`cell ${c},${y},${x}`);
+  }
+});
+
+t.test('resize-latent --scale rounds like Python round (halves to even) and keeps fp16 files fp16', async (t) => {
+  const source = join(dir, 'odd.safetensors');
+  await writeFile(source, encodeLatent({ latent: input, element: 'float16' }, 'safetensors'));
+  const target = join(dir, 'odd-out.safetensors');
+  const result = await runCli(['resize-latent', source, target, '--method', 'bislerp', '--scale', '1.5']);
+  t.equal(result.code, 0, result.stderr);
+  const out = decodeLatent(await readFile(target), 'safetensors');
+  t.same(out.latent.shape, [1, 4, 4, 8], '3·1.5 = 4.5 rounds to 4, 5·1.5 = 7.5 rounds to 8');
+  t.equal(out.element, 'float16');
+});
+
+t.test('bad input: one clear line, exit 2', async (t) => {
+  const source = join(dir, 'in.npy');
+  assertUserError(t, await runCli(['resize-latent', source, join(dir, 'x.npy'), '--method', 'lanczos', '--scale', '2']), /unknown method 'lanczos' \(allowed: nearest, nearest-exact, bilinear/);
+  assertUserError(t, await runCli(['resize-latent', source, join(dir, 'x.npy'), '--scale', '2']), /--method is required \(allowed: nearest/);
+  assertUserError(t, await runCli(['resize-latent', source, join(dir, 'x.npy'), '--method', 'area', '--width', '0', '--height', '4']), /target width must be an integer from 1 to 8192 latent cells; got 0/);
+  assertUserError(t, await runCli(['resize-latent', source, join(dir, 'x.npy'), '--method', 'area', '--width', '99999', '--height', '4']), /target width must be an integer from 1 to 8192/);
+  assertUserError(t, await runCli(['resize-latent', source, join(dir, 'x.npy'), '--method', 'area', '--scale=-2']), /--scale must be positive/);
+  assertUserError(t, await runCli(['resize-latent', source, join(dir, 'x.npy'), '--method', 'area', '--scale', '-2']), /Option '--scale' argument is ambiguous\. Did you forget/);
+  assertUserError(t, await runCli(['resize-latent', source, join(dir, 'x.npy'), '--method', 'area', '--scale', 'big']), /--scale must be a number; got 'big'/);
+  assertUserError(t, await runCli(['resize-latent', source, join(dir, 'x.npy'), '--method', 'area', '--width', '8']), /give --width and --height/);
+  assertUserError(t, await runCli(['resize-latent', source, join(dir, 'x.png'), '--method', 'area', '--scale', '2']), /unsupported latent file extension '\.png'/);
+  assertUserError(t, await runCli(['resize-latent', join(dir, 'nope.npy'), join(dir, 'x.npy'), '--method', 'area', '--scale', '2']), /nope\.npy: cannot read \(ENOENT\)/);
+
+  const float64 = join(dir, 'f8.npy');
+  const f8 = encodeNpy(input);
+  f8.set(new TextEncoder().encode("'<f8'"), 10 + "{'descr': ".length);
+  await writeFile(float64, f8);
+  assertUserError(t, await runCli(['resize-latent', float64, join(dir, 'x.npy'), '--method', 'area', '--scale', '2']), /f8\.npy: dtype '<f8' is not supported/);
+
+  const threeD = join(dir, '3d.safetensors');
+  const bytes = encodeLatent({ latent: input, element: 'float32' }, 'safetensors');
+  await writeFile(threeD, new TextDecoder('latin1').decode(bytes).replace('[1,4,3,5]', '[4,3,5]  '), 'latin1');
+  assertUserError(t, await runCli(['resize-latent', threeD, join(dir, 'x.npy'), '--method', 'area', '--scale', '2']), /latent must be 4-D \(batch, channels, height, width\); got 3-D/);
+
+  assertUserError(t, await runCli(['sigmas', '--scheduler', 'cosine', '--steps', '10']), /unknown scheduler 'cosine' \(allowed: simple, normal/);
+  assertUserError(t, await runCli(['sigmas', '--steps', '0']), /steps must be an integer from 1 to 1000; got 0/);
+  assertUserError(t, await runCli(['sigmas', '--steps', '10', '--denoise', '1.5']), /denoise must be in \(0, 1\]; got 1\.5/);
+  assertUserError(t, await runCli(['sigmas', '--steps', '10', '--colour']), /Unknown option '--colour' \(allowed: --scheduler, --steps, --denoise, --no-fix-steps, --sampler, --table\)/);
+  assertUserError(t, await runCli(['upscale-everything']), /unknown command 'upscale-everything' \(allowed: resize-latent, sigmas/);
+});
+
+t.test('help lists every command with an example', async (t) => {
+  const help = await runCli(['--help']);
+  t.equal(help.code, 0);
+  for (const command of ['resize-latent', 'sigmas', 'methods', 'schedulers', 'samplers']) t.match(help.stdout, new RegExp(`e\\.g\\. latent-upscale ${command}`));
+  t.equal((await runCli([])).code, 2, 'no command is a usage error');
+});

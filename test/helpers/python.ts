@@ -1,0 +1,31 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * A python3 that can import the given modules, or the reason there is none. Debian's python3-torch
+ * lives in /usr/bin/python3's dist-packages, which a pyenv python3 earlier on PATH does not see.
+ */
+export function findPython(modules: readonly string[]): { python: string } | { skip: string } {
+  const candidates = [process.env['TORCH_PYTHON'], '/usr/bin/python3', 'python3'].filter((c): c is string => !!c);
+  for (const python of candidates) {
+    const probe = spawnSync(python, ['-c', `import ${modules.join(', ')}`], { encoding: 'utf8' });
+    if (probe.status === 0) return { python };
+  }
+  return { skip: `no python3 with ${modules.join(' and ')} (apt-get install python3-torch, or set TORCH_PYTHON)` };
+}
+
+export function runPythonJson<T>(python: string, script: string, input: unknown): T {
+  const path = fileURLToPath(new URL(`../reference/${script}`, import.meta.url));
+  const result = spawnSync(python, [path], { input: JSON.stringify(input), encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+  if (result.status !== 0) throw new Error(`${script} failed: ${result.stderr}`);
+  return JSON.parse(result.stdout) as T;
+}
+
+export function toBase64(values: Float32Array): string {
+  return Buffer.from(values.buffer, values.byteOffset, values.byteLength).toString('base64');
+}
+
+export function fromBase64(text: string): Float32Array {
+  const bytes = Buffer.from(text, 'base64');
+  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+}
