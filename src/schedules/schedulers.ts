@@ -1,4 +1,5 @@
 import { unknownName } from '../errors.js';
+import { roundHalfEven } from '../latent/rounding.js';
 import { betaQuantile } from './beta-distribution.js';
 import { sigmaMax, sigmaMin, sigmaToTimestep, timestepToSigma, type SigmaTable } from './sigma-table.js';
 
@@ -105,14 +106,6 @@ function interpolate(x: number, xs: readonly number[], ys: readonly number[]): n
     if (x <= xs[i]!) return ys[i - 1]! + ((ys[i]! - ys[i - 1]!) * (x - xs[i - 1]!)) / (xs[i]! - xs[i - 1]!);
   }
   return ys[ys.length - 1]!;
-}
-
-/** numpy.rint: halves to even. */
-function roundHalfEven(value: number): number {
-  const floor = Math.floor(value);
-  const diff = value - floor;
-  if (diff !== 0.5) return Math.round(value);
-  return floor % 2 === 0 ? floor : floor + 1;
 }
 
 export const SCHEDULERS: readonly Scheduler[] = [

@@ -3,6 +3,7 @@ import { resizeLatent } from '../../engine/resize.js';
 import { UserError } from '../../errors.js';
 import { readLatentFile, writeLatentFile } from '../../formats/latent-file.js';
 import { UPSCALE_METHOD_NAMES } from '../../interpolation/methods.js';
+import { roundHalfEven } from '../../latent/rounding.js';
 import { parseCommandArgs, parseInteger, parseNumber } from '../options.js';
 import type { Command } from './command.js';
 
@@ -42,15 +43,10 @@ function targetSize(height: number, width: number, values: { width?: string; hei
   if (scale !== undefined) {
     if (targetWidth !== undefined || targetHeight !== undefined) throw new UserError('give either --scale or --width and --height, not both');
     if (scale <= 0) throw new UserError(`--scale must be positive; got ${scale}`);
+    // ComfyUI's LatentUpscaleBy uses Python's round(), so 3 × 1.5 gives 4 there and here.
     return { height: roundHalfEven(height * scale), width: roundHalfEven(width * scale) };
   }
   if (targetWidth === undefined || targetHeight === undefined) throw new UserError('give --width and --height (latent cells), or --scale');
   return { height: targetHeight, width: targetWidth };
 }
 
-/** Python's round(), which ComfyUI's LatentUpscaleBy uses: halves go to the even neighbour. */
-export function roundHalfEven(value: number): number {
-  const floor = Math.floor(value);
-  if (value - floor !== 0.5) return Math.round(value);
-  return floor % 2 === 0 ? floor : floor + 1;
-}
