@@ -1,0 +1,120 @@
+import { request, type Dispatcher } from 'undici';
+import type { A1111Endpoint } from '../../config.js';
+import { BackendError } from '../../errors.js';
+
+/** The parts of A1111's /sdapi/v1 API the service uses (a1111-and-extension.md §3). */
+export interface A1111Progress {
+  readonly progress: number;
+  readonly eta_relative: number;
+  readonly state: { readonly sampling_step: number; readonly sampling_steps: number; readonly job_count: number; readonly interrupted?: boolean };
+}
+
+export interface A1111SchedulerInfo {
+  readonly name: string;
+  readonly label: string;
+  readonly aliases?: readonly string[] | null;
+}
+
+export interface A1111Img2imgResponse {
+  readonly images: readonly string[];
+  readonly info: string;
+}
+
+export interface ClientOptions {
+  readonly timeoutMs: number;
+  readonly probeTimeoutMs: number;
+  readonly dispatcher?: Dispatcher;
+}
+
+/** One A1111 instance over HTTP, with every failure turned into a BackendError that names the instance. */
+export class A1111Client {
+  private readonly authorization?: string;
+
+  constructor(readonly endpoint: A1111Endpoint, private readonly options: ClientOptions) {
+    if (endpoint.username !== undefined) {
+      this.authorization = `Basic ${Buffer.from(`${endpoint.username}:${endpoint.password ?? ''}`).toString('base64')}`;
+    }
+  }
+
+  scripts(): Promise<{ img2img: string[]; txt2img: string[] }> {
+    return this.call('GET', '/sdapi/v1/scripts');
+  }
+
+  /** A1111 ≥ 1.9 lists its schedulers; older versions answer 404, which means "only automatic". */
+  async schedulers(): Promise<A1111SchedulerInfo[] | undefined> {
+    try {
+      return await this.call<A1111SchedulerInfo[]>('GET', '/sdapi/v1/schedulers');
+    } catch (error) {
+      if (error instanceof BackendError && / answered 404/.test(error.message)) return undefined;
+      throw error;
+    }
+  }
+
+  img2img(payload: unknown, signal?: AbortSignal): Promise<A1111Img2imgResponse> {
+    return this.call('POST', '/sdapi/v1/img2img', payload, this.options.timeoutMs, signal);
+  }
+
+  progress(): Promise<A1111Progress> {
+    return this.call('GET', '/sdapi/v1/progress?skip_current_image=true');
+  }
+
+  async interrupt(): Promise<void> {
+    await this.call('POST', '/sdapi/v1/interrupt', {});
+  }
+
+  private async call<T>(method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = this.options.probeTimeoutMs, signal?: AbortSignal): Promise<T> {
+    const where = `A1111 at ${this.endpoint.url}`;
+    // One deadline for the whole exchange (undici's own timeouts tick in whole seconds).
+    const deadline = AbortSignal.timeout(timeoutMs);
+    const combined = signal ? AbortSignal.any([deadline, signal]) : deadline;
+    const fail = (error: unknown): Error => deadline.aborted
+      ? new BackendError(`${where} did not answer ${path} within ${timeoutMs / 1000} s`, 504)
+      : requestFailure(where, error);
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await request(`${this.endpoint.url}${path}`, {
+        method,
+        headers: {
+          accept: 'application/json',
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...(this.authorization ? { authorization: this.authorization } : {}),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        signal: combined,
+        ...(this.options.dispatcher ? { dispatcher: this.options.dispatcher } : {}),
+      });
+    } catch (error) {
+      throw fail(error);
+    }
+    const text = await response.body.text().catch((error: unknown) => {
+      throw fail(error);
+    });
+    if (response.statusCode >= 400) {
+      const hint = response.statusCode === 401 ? ' (check the user:password in A1111_URLS against A1111\'s --api-auth)' : '';
+      throw new BackendError(`${where} answered ${response.statusCode} to ${method} ${path}: ${a1111Message(text)}${hint}`, 502);
+    }
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new BackendError(`${where} answered ${method} ${path} with something that is not JSON: ${text.slice(0, 200)}`, 502);
+    }
+  }
+}
+
+/** A1111 errors are {"detail": …} (FastAPI) or {"error", "detail", "errors"} (its own handler). */
+function a1111Message(text: string): string {
+  try {
+    const body = JSON.parse(text) as { detail?: unknown; errors?: unknown; error?: unknown };
+    const parts = [body.error, body.errors ?? body.detail].filter((p) => p !== undefined && p !== null && p !== '');
+    if (parts.length > 0) return parts.map((p) => (typeof p === 'string' ? p : JSON.stringify(p))).join(': ');
+  } catch {
+    // not JSON: fall through to the raw text
+  }
+  return text.slice(0, 300) || '(empty body)';
+}
+
+function requestFailure(where: string, error: unknown): Error {
+  if ((error as Error).name === 'AbortError') return error as Error;
+  const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+  return new BackendError(`${where} is unreachable (${code})`, 503);
+}

@@ -1,0 +1,100 @@
+import { z } from 'zod';
+import { parseProviders } from './engine/session-pool.js';
+
+/** Every environment variable the service reads, with its default; README "Configuration" lists them. */
+const environmentSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  HOST: z.string().default('0.0.0.0'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  A1111_URLS: z.string().default('http://127.0.0.1:7860'),
+  A1111_TIMEOUT_SECONDS: z.coerce.number().positive().default(600),
+  A1111_PROBE_TIMEOUT_SECONDS: z.coerce.number().positive().default(10),
+  HEALTH_CHECK_INTERVAL_SECONDS: z.coerce.number().positive().default(15),
+  PROGRESS_INTERVAL_MS: z.coerce.number().int().min(50).default(500),
+  MAX_QUEUE: z.coerce.number().int().min(1).default(100),
+  RESULT_TTL_SECONDS: z.coerce.number().positive().default(3600),
+  MAX_BODY_MB: z.coerce.number().positive().default(50),
+  MAX_INPUT_MEGAPIXELS: z.coerce.number().positive().default(16),
+  MAX_OUTPUT_MEGAPIXELS: z.coerce.number().positive().default(16),
+  EXECUTION_PROVIDERS: z.string().default('cpu'),
+});
+
+export interface A1111Endpoint {
+  /** Base URL without credentials or trailing slash. */
+  readonly url: string;
+  readonly username?: string;
+  readonly password?: string;
+}
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  readonly logLevel: string;
+  readonly a1111: readonly A1111Endpoint[];
+  readonly a1111TimeoutMs: number;
+  readonly a1111ProbeTimeoutMs: number;
+  readonly healthCheckIntervalMs: number;
+  readonly progressIntervalMs: number;
+  readonly maxQueue: number;
+  readonly resultTtlMs: number;
+  readonly maxBodyBytes: number;
+  readonly maxInputMegapixels: number;
+  readonly maxOutputMegapixels: number;
+  readonly executionProviders: ReturnType<typeof parseProviders>;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Reads and checks the environment; every problem is named with its variable, all at once. */
+export function loadConfig(environment: Record<string, string | undefined>): Config {
+  const parsed = environmentSchema.safeParse(environment);
+  if (!parsed.success) {
+    throw new ConfigError(`invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  const env = parsed.data;
+  let providers;
+  try {
+    providers = parseProviders(env.EXECUTION_PROVIDERS);
+  } catch (error) {
+    throw new ConfigError(`invalid configuration: EXECUTION_PROVIDERS: ${(error as Error).message}`);
+  }
+  return {
+    port: env.PORT,
+    host: env.HOST,
+    logLevel: env.LOG_LEVEL,
+    a1111: parseA1111Urls(env.A1111_URLS),
+    a1111TimeoutMs: env.A1111_TIMEOUT_SECONDS * 1000,
+    a1111ProbeTimeoutMs: env.A1111_PROBE_TIMEOUT_SECONDS * 1000,
+    healthCheckIntervalMs: env.HEALTH_CHECK_INTERVAL_SECONDS * 1000,
+    progressIntervalMs: env.PROGRESS_INTERVAL_MS,
+    maxQueue: env.MAX_QUEUE,
+    resultTtlMs: env.RESULT_TTL_SECONDS * 1000,
+    maxBodyBytes: Math.round(env.MAX_BODY_MB * 1024 * 1024),
+    maxInputMegapixels: env.MAX_INPUT_MEGAPIXELS,
+    maxOutputMegapixels: env.MAX_OUTPUT_MEGAPIXELS,
+    executionProviders: providers,
+  };
+}
+
+/** "http://user:pass@host:7860,http://host2:7861": credentials in the URL become A1111 --api-auth basic auth. */
+export function parseA1111Urls(text: string): A1111Endpoint[] {
+  const endpoints = text.split(',').map((part) => part.trim()).filter((part) => part.length > 0).map((part) => {
+    let url: URL;
+    try {
+      url = new URL(part);
+    } catch {
+      throw new ConfigError(`invalid configuration: A1111_URLS: '${part}' is not a URL (e.g. http://127.0.0.1:7860)`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new ConfigError(`invalid configuration: A1111_URLS: '${part}' must be http or https`);
+    }
+    const credentials = url.username ? { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) } : {};
+    url.username = '';
+    url.password = '';
+    return { url: url.toString().replace(/\/+$/, ''), ...credentials };
+  });
+  if (endpoints.length === 0) throw new ConfigError('invalid configuration: A1111_URLS: give at least one URL');
+  return endpoints;
+}

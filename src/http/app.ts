@@ -1,0 +1,66 @@
+import multipart from '@fastify/multipart';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { A1111Backend } from '../backends/a1111/backend.js';
+import type { Backend } from '../backends/backend.js';
+import type { Config } from '../config.js';
+import { SessionPool } from '../engine/session-pool.js';
+import { JobQueue } from '../jobs/queue.js';
+import { finishUpscale } from '../upscale/prepare.js';
+import { errorHandler } from './errors.js';
+import { docsPlugin } from './plugins/docs.js';
+import { catalogRoutes } from './routes/catalog.js';
+import { healthRoutes } from './routes/health.js';
+import { jobRoutes } from './routes/jobs.js';
+import { latentRoutes } from './routes/latents.js';
+import { sigmaRoutes } from './routes/sigmas.js';
+import { upscaleRoutes } from './routes/upscale.js';
+import type { Services } from './services.js';
+
+export interface AppOptions {
+  /** Replaces the backends built from the config (tests). */
+  readonly backends?: ReadonlyMap<string, Backend>;
+  readonly logger?: boolean | { level: string };
+}
+
+/** The whole service as a Fastify instance; `await app.ready()` probes the backends. */
+export async function buildApp(config: Config, options: AppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? { level: config.logLevel },
+    bodyLimit: config.maxBodyBytes,
+    requestTimeout: 0,
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.setErrorHandler(errorHandler);
+
+  const backends = options.backends ?? new Map<string, Backend>([['a1111', new A1111Backend(config)]]);
+  const queue = new JobQueue(backends, { maxQueued: config.maxQueue, resultTtlMs: config.resultTtlMs, finish: finishUpscale });
+  const engine = new SessionPool({ providers: config.executionProviders, intraOpThreads: 0 });
+  const services: Services = { config, backends, queue, engine };
+
+  await app.register(multipart, {
+    attachFieldsToBody: 'keyValues',
+    limits: { fileSize: config.maxBodyBytes, files: 1, fields: 40, fieldSize: 64 * 1024 },
+    // The file becomes base64 text so multipart and JSON bodies validate against one schema.
+    async onFile(part) {
+      (part as unknown as { value: string }).value = (await part.toBuffer()).toString('base64');
+    },
+  });
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: config.maxBodyBytes }, (_request, body, done) => done(null, body));
+  // Registered on the root instance itself so its onRoute hook sees every route.
+  await docsPlugin(app);
+  for (const routes of [upscaleRoutes, jobRoutes, catalogRoutes, sigmaRoutes, latentRoutes, healthRoutes]) {
+    await app.register(async (scope) => routes(scope, services));
+  }
+
+  app.addHook('onReady', async () => {
+    await Promise.all([...backends.values()].map((b) => b.start()));
+  });
+  app.addHook('onClose', async () => {
+    queue.close();
+    await Promise.all([...backends.values()].map((b) => b.stop()));
+    await engine.release();
+  });
+  return app;
+}

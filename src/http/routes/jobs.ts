@@ -1,0 +1,107 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { UserError } from '../../errors.js';
+import { FINISHED_STATES, jobView, type Job, type JobEvent } from '../../jobs/job.js';
+import type { Services } from '../services.js';
+import { errorSchema, sendResult, submitUpscale, upscaleBodySchema, upscaleResultSchema } from './upscale.js';
+
+const idParams = z.object({ id: z.string().uuid().describe('Job id from POST /jobs') });
+const jobSchema = z.object({
+  id: z.string(),
+  state: z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled']),
+  backend: z.string(),
+  progress: z.number().describe('0..1'),
+  step: z.number(),
+  steps: z.number(),
+  eta_seconds: z.number().nullable(),
+  queue_position: z.number().nullable(),
+  created_at: z.string(),
+  started_at: z.string().nullable(),
+  finished_at: z.string().nullable(),
+  ran_on: z.string().nullable(),
+  error: z.object({ status: z.number(), message: z.string() }).nullable(),
+  parameters: z.record(z.string(), z.unknown()),
+});
+
+const SSE_HEARTBEAT_MS = 15_000;
+
+export async function jobRoutes(app: FastifyInstance, services: Services): Promise<void> {
+  const routes = app.withTypeProvider<ZodTypeProvider>();
+  const find = (id: string): Job => {
+    const job = services.queue.get(id);
+    if (job === undefined) throw new UserError(`job ${id} not found (unknown, or finished more than RESULT_TTL_SECONDS ago)`, 404);
+    return job;
+  };
+  const view = (job: Job): z.output<typeof jobSchema> => jobView(job, services.queue.position(job)) as z.output<typeof jobSchema>;
+
+  routes.post('/jobs', {
+    schema: {
+      summary: 'Queue an upscale; answers 202 with the job',
+      consumes: ['application/json', 'multipart/form-data'],
+      body: upscaleBodySchema,
+      response: { 202: jobSchema },
+    },
+  }, async (request, reply) => {
+    const job = submitUpscale(services, request.body);
+    return reply.code(202).header('location', `/jobs/${job.id}`).send(view(job));
+  });
+
+  routes.get('/jobs/:id', { schema: { summary: 'Job state, progress, step i/n, ETA and error', params: idParams, response: { 200: jobSchema } } },
+    async (request) => view(find(request.params.id)));
+
+  routes.get('/jobs/:id/result', {
+    schema: {
+      summary: 'The finished image (PNG, or JSON with Accept: application/json)',
+      params: idParams,
+      produces: ['image/png', 'application/json'],
+      response: { 200: upscaleResultSchema, 409: errorSchema },
+    },
+  }, async (request, reply) => {
+    const job = find(request.params.id);
+    if (!FINISHED_STATES.includes(job.state)) {
+      return reply.code(409).send({ statusCode: 409, error: 'Conflict', message: `job ${job.id} is ${job.state}; the result is ready when GET /jobs/${job.id} says succeeded` });
+    }
+    return sendResult(job, request, reply);
+  });
+
+  routes.delete('/jobs/:id', { schema: { summary: 'Cancel a job (interrupts A1111 when it is running)', params: idParams, response: { 202: jobSchema } } },
+    async (request, reply) => {
+      const job = find(request.params.id);
+      services.queue.cancel(job);
+      return reply.code(202).send(view(job));
+    });
+
+  routes.get('/jobs/:id/events', {
+    schema: {
+      summary: 'Server-Sent Events: state, progress, done, failed, cancelled',
+      description: 'The first event is the current state; the stream ends after done, failed or cancelled.',
+      params: idParams,
+      produces: ['text/event-stream'],
+    },
+  }, async (request, reply) => {
+    const job = find(request.params.id);
+    reply.hijack();
+    const raw = reply.raw;
+    raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    const send = (type: string, data: unknown): void => void raw.write(`event: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
+    send('state', view(job));
+    const terminal = (type: string): boolean => type === 'done' || type === 'failed' || type === 'cancelled';
+    if (FINISHED_STATES.includes(job.state)) {
+      send(job.state === 'succeeded' ? 'done' : job.state, view(job));
+      raw.end();
+      return;
+    }
+    const heartbeat = setInterval(() => raw.write(': keep-alive\n\n'), SSE_HEARTBEAT_MS);
+    const unsubscribe = services.queue.subscribe(job, (event: JobEvent) => {
+      send(event.type, event.type === 'progress' ? event : view(job));
+      if (terminal(event.type)) close();
+    });
+    const close = (): void => {
+      clearInterval(heartbeat);
+      unsubscribe();
+      raw.end();
+    };
+    request.raw.on('close', close);
+  });
+}

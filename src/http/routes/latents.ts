@@ -1,0 +1,54 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { resizeLatent } from '../../engine/resize.js';
+import { UserError } from '../../errors.js';
+import { COMFY_VERSION_MARKER, decodeLatent, encodeLatent, type LatentFormat } from '../../formats/latent-file.js';
+import { decodeSafetensors } from '../../formats/safetensors.js';
+import { roundHalfEven } from '../../latent/rounding.js';
+import type { Services } from '../services.js';
+
+const resizeQuery = z.object({
+  method: z.string().default('nearest-exact'),
+  width: z.coerce.number().int().optional().describe('Target width in latent cells'),
+  height: z.coerce.number().int().optional().describe('Target height in latent cells'),
+  scale: z.coerce.number().positive().optional().describe('Factor; sizes round like ComfyUI LatentUpscaleBy (halves to even)'),
+});
+
+/** .npy starts with \x93NUMPY; otherwise safetensors, and a ComfyUI .latent when it has the version marker. */
+function detectFormat(bytes: Uint8Array): LatentFormat {
+  if (bytes[0] === 0x93 && String.fromCharCode(...bytes.subarray(1, 6)) === 'NUMPY') return 'npy';
+  const { tensors } = decodeSafetensors(bytes, 'body');
+  return tensors.has(COMFY_VERSION_MARKER) ? 'latent' : 'safetensors';
+}
+
+export async function latentRoutes(app: FastifyInstance, services: Services): Promise<void> {
+  app.withTypeProvider<ZodTypeProvider>().post('/latents/resize', {
+    schema: {
+      summary: 'Resize a latent (.npy, safetensors or ComfyUI .latent body); answers in the same format',
+      consumes: ['application/octet-stream'],
+      produces: ['application/octet-stream'],
+      querystring: resizeQuery,
+    },
+  }, async (request, reply) => {
+    const body = request.body;
+    if (!(body instanceof Uint8Array) || body.length === 0) {
+      throw new UserError('send the latent file as the request body with Content-Type: application/octet-stream', 415);
+    }
+    const format = detectFormat(body);
+    const file = decodeLatent(body, format, 'body');
+    const [, , height, width] = file.latent.shape;
+    const q = request.query;
+    if (q.scale !== undefined && (q.width !== undefined || q.height !== undefined)) throw new UserError('give either scale or width and height, not both');
+    if (q.scale === undefined && (q.width === undefined || q.height === undefined)) throw new UserError('give width and height (latent cells), or scale');
+    const target = q.scale !== undefined
+      ? { height: roundHalfEven(height * q.scale), width: roundHalfEven(width * q.scale) }
+      : { height: q.height!, width: q.width! };
+    const result = await resizeLatent(services.engine, file.latent, q.method, target.height, target.width);
+    return reply
+      .type('application/octet-stream')
+      .header('content-disposition', `attachment; filename="resized.${format}"`)
+      .header('x-latent-shape', result.latent.shape.join(','))
+      .send(Buffer.from(encodeLatent({ latent: result.latent, element: file.element }, format)));
+  });
+}

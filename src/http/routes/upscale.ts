@@ -1,0 +1,71 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { UserError } from '../../errors.js';
+import type { Job } from '../../jobs/job.js';
+import { prepareUpscale } from '../../upscale/prepare.js';
+import { upscaleParametersSchema } from '../../upscale/parameters.js';
+import type { Services } from '../services.js';
+
+/** JSON bodies carry the image as base64 (a data: URL prefix is fine); multipart bodies arrive in the same shape. */
+export const upscaleBodySchema = upscaleParametersSchema.extend({
+  image: z.string().min(1).describe('The input image (PNG, JPEG or WebP) as base64, with or without a data: prefix; or a multipart file field.'),
+});
+
+export const upscaleResultSchema = z.object({
+  images: z.array(z.string()).describe('Base64 PNGs, each with A1111 infotext in its "parameters" chunk.'),
+  parameters: z.record(z.string(), z.unknown()).describe('Every value used, including the seed and any size rounding.'),
+});
+
+export const errorSchema = z.object({ statusCode: z.number(), error: z.string(), message: z.string() });
+
+export function decodeImage(text: string): Uint8Array {
+  const base64 = text.replace(/^data:[^,]*,/, '').replace(/\s+/g, '');
+  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(base64) || base64.length % 4 === 1) {
+    throw new UserError('image: not valid base64 (send the file as base64, optionally with a data:image/...;base64, prefix)', 400);
+  }
+  const bytes = Buffer.from(base64, 'base64');
+  if (bytes.length === 0) throw new UserError('image: empty', 400);
+  return bytes;
+}
+
+export function submitUpscale(services: Services, body: z.output<typeof upscaleBodySchema>): Job {
+  const prepared = prepareUpscale(decodeImage(body.image), body, [...services.backends.keys()], services.config);
+  return services.queue.submit(prepared.backend, prepared.work, prepared.parameters);
+}
+
+export function wantsJson(request: FastifyRequest): boolean {
+  return (request.headers.accept ?? '').includes('application/json');
+}
+
+/** A finished job's result: the PNG by default, JSON with base64 images when the client asks for JSON. */
+export function sendResult(job: Job, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (job.state === 'failed') return reply.code(job.error!.status).send({ statusCode: job.error!.status, error: 'Job failed', message: job.error!.message });
+  if (job.state === 'cancelled') return reply.code(409).send({ statusCode: 409, error: 'Conflict', message: `job ${job.id} was cancelled` });
+  const result = job.result!;
+  if (wantsJson(request)) return reply.send({ images: [Buffer.from(result.png).toString('base64')], parameters: result.parameters });
+  return reply.header('content-type', 'image/png').header('x-seed', String(result.seed)).send(Buffer.from(result.png));
+}
+
+export async function upscaleRoutes(app: FastifyInstance, services: Services): Promise<void> {
+  app.withTypeProvider<ZodTypeProvider>().post('/upscale', {
+    schema: {
+      summary: 'Upscale an image in latent space and wait for the result',
+      description: 'Runs through the same queue as /jobs. Answers image/png by default, or JSON with base64 images and the parameters used when Accept is application/json. The PNG carries A1111 infotext, and the seed used is in the X-Seed header.',
+      consumes: ['application/json', 'multipart/form-data'],
+      body: upscaleBodySchema,
+      produces: ['image/png', 'application/json'],
+      response: { 200: upscaleResultSchema.describe('With Accept: application/json; otherwise the PNG bytes.') },
+    },
+  }, async (request, reply) => {
+    const job = submitUpscale(services, request.body);
+    // A client that gives up should not keep an A1111 busy.
+    const onClose = (): void => {
+      if (!reply.sent) services.queue.cancel(job);
+    };
+    request.raw.on('close', onClose);
+    await services.queue.settled(job);
+    request.raw.off('close', onClose);
+    return sendResult(job, request, reply);
+  });
+}

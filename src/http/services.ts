@@ -1,0 +1,12 @@
+import type { Backend } from '../backends/backend.js';
+import type { Config } from '../config.js';
+import type { SessionPool } from '../engine/session-pool.js';
+import type { JobQueue } from '../jobs/queue.js';
+
+/** What the routes need, built once in app.ts and handed to each route plugin. */
+export interface Services {
+  readonly config: Config;
+  readonly backends: ReadonlyMap<string, Backend>;
+  readonly queue: JobQueue;
+  readonly engine: SessionPool;
+}

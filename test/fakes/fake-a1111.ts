@@ -1,0 +1,187 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { encodeRgbPng, setPngText } from '../../src/images/png.js';
+
+// A stand-in for AUTOMATIC1111 v1.10's /sdapi/v1 API, following a1111-and-extension.md §3: field
+// defaults, 404 without init_images, 422 for unknown scripts, 401 under --api-auth, one generation at a
+// time (queue_lock), /progress while sampling, /interrupt ending sampling early, PNG of the requested size.
+
+export interface FakeA1111Options {
+  /** Advertise the companion always-on script (companion mode) or not (native mode). */
+  readonly companion?: boolean;
+  /** A1111 ≥ 1.9 has /sdapi/v1/schedulers; older versions answer 404. */
+  readonly schedulers?: boolean;
+  /** --api-auth "user:password". */
+  readonly auth?: { readonly username: string; readonly password: string };
+  /** Time per sampling step. */
+  readonly stepDelayMs?: number;
+}
+
+const V110_SCHEDULERS = [
+  ['automatic', 'Automatic'], ['uniform', 'Uniform'], ['karras', 'Karras'], ['exponential', 'Exponential'],
+  ['polyexponential', 'Polyexponential'], ['sgm_uniform', 'SGM Uniform'], ['kl_optimal', 'KL Optimal'],
+  ['align_your_steps', 'Align Your Steps'], ['simple', 'Simple'], ['normal', 'Normal'], ['ddim', 'DDIM'], ['beta', 'Beta'],
+].map(([name, label]) => ({ name, label, aliases: name === 'sgm_uniform' ? ['SGMUniform'] : null, default_rho: -1, need_inner_model: false }));
+
+const IMG2IMG_DEFAULTS = {
+  resize_mode: 0, denoising_strength: 0.75, width: 512, height: 512, steps: 50, cfg_scale: 7, seed: -1,
+  prompt: '', negative_prompt: '', sampler_name: null, sampler_index: 'Euler', scheduler: null,
+  script_name: null, script_args: [], alwayson_scripts: {}, override_settings: null, override_settings_restore_afterwards: true,
+  send_images: true, save_images: false,
+};
+
+const NUMBER_FIELDS = ['denoising_strength', 'cfg_scale'];
+const INTEGER_FIELDS = ['resize_mode', 'width', 'height', 'steps', 'seed', 'batch_size', 'n_iter'];
+
+export class FakeA1111 {
+  /** Every img2img body received, in order, for tests to assert on the exact payload. */
+  readonly received: Record<string, unknown>[] = [];
+  interruptCount = 0;
+  /** When set, the next img2img answers with this status and body instead of generating. */
+  failNext: { status: number; body: unknown } | undefined;
+  /** Extra delay before answering anything (a slow A1111). */
+  answerDelayMs = 0;
+
+  private server: Server | undefined;
+  private port = 0;
+  private queueLock: Promise<void> = Promise.resolve();
+  private progress = { job_count: 0, sampling_step: 0, sampling_steps: 0, interrupted: false, started: 0 };
+  private concurrent = 0;
+  maxConcurrent = 0;
+
+  constructor(private readonly options: FakeA1111Options = {}) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(port = 0): Promise<this> {
+    // A client that hangs up mid-request (a timeout, a cancel) just ends that exchange.
+    this.server = createServer((request, response) => void this.handle(request, response).catch(() => response.destroy()));
+    await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
+    this.port = (this.server.address() as AddressInfo).port;
+    return this;
+  }
+
+  /** Stops answering (A1111 down); `start(port)` on the same port brings it back. */
+  async stop(): Promise<number> {
+    const port = this.port;
+    this.server?.closeAllConnections();
+    await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
+    return port;
+  }
+
+  private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const send = (status: number, body: unknown, headers: Record<string, string> = {}): void => {
+      response.writeHead(status, { 'content-type': 'application/json', ...headers });
+      response.end(JSON.stringify(body));
+    };
+    if (this.answerDelayMs > 0) await sleep(this.answerDelayMs);
+    if (this.options.auth && !this.authorised(request.headers.authorization)) {
+      return send(401, { detail: 'Incorrect username or password' }, { 'www-authenticate': 'Basic' });
+    }
+    const path = (request.url ?? '').split('?')[0];
+    const body = request.method === 'POST' ? await readJson(request) : undefined;
+    if (request.method === 'GET' && path === '/sdapi/v1/scripts') {
+      const img2img = ['x/y/z plot', 'sd upscale', ...(this.options.companion ? ['latent upscale companion'] : [])];
+      return send(200, { txt2img: ['x/y/z plot'], img2img });
+    }
+    if (request.method === 'GET' && path === '/sdapi/v1/schedulers') {
+      return this.options.schedulers === false ? send(404, { detail: 'Not Found' }) : send(200, V110_SCHEDULERS);
+    }
+    if (request.method === 'GET' && path === '/sdapi/v1/progress') return send(200, this.progressBody());
+    if (request.method === 'POST' && path === '/sdapi/v1/interrupt') {
+      this.interruptCount++;
+      this.progress.interrupted = true;
+      return send(200, {});
+    }
+    if (request.method === 'POST' && path === '/sdapi/v1/img2img') return this.img2img(body as Record<string, unknown>, send);
+    send(404, { detail: 'Not Found' });
+  }
+
+  private async img2img(body: Record<string, unknown> | undefined, send: (status: number, body: unknown) => void): Promise<void> {
+    if (body === undefined || typeof body !== 'object') return send(422, { detail: [{ loc: ['body'], msg: 'field required', type: 'value_error.missing' }] });
+    this.received.push(body);
+    const request = { ...IMG2IMG_DEFAULTS, ...body } as typeof IMG2IMG_DEFAULTS & Record<string, unknown>;
+    for (const field of [...NUMBER_FIELDS, ...INTEGER_FIELDS]) {
+      const value = request[field as keyof typeof request];
+      const ok = typeof value === 'number' && (!INTEGER_FIELDS.includes(field) || Number.isInteger(value));
+      if (field in body && !ok) return send(422, { detail: [{ loc: ['body', field], msg: `value is not a valid ${INTEGER_FIELDS.includes(field) ? 'integer' : 'float'}`, type: 'type_error' }] });
+    }
+    const images = request['init_images'];
+    if (!Array.isArray(images) || images.length === 0) return send(404, { detail: 'Init image not found' });
+    if (request.script_name !== null && request.script_name !== undefined) {
+      return send(422, { detail: `Script '${String(request.script_name)}' not found` });
+    }
+    for (const script of Object.keys(request.alwayson_scripts)) {
+      if (!(this.options.companion && script.toLowerCase() === 'latent upscale companion')) {
+        return send(422, { detail: `always on script ${script} not found` });
+      }
+    }
+    const image = String(images[0]).replace(/^data:[^,]*,/, '');
+    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(image)) return send(500, { error: 'HTTPException', detail: 'Invalid encoded image', body: '', errors: 'Invalid encoded image' });
+    if (this.failNext) {
+      const failure = this.failNext;
+      this.failNext = undefined;
+      return send(failure.status, failure.body);
+    }
+    await this.generate(request);
+    const seed = request.seed === -1 ? 1234567 : request.seed;
+    const png = setPngText(encodeRgbPng(request.width, request.height, (x, y) => [x % 256, y % 256, 128]), 'parameters', `fake a1111, seed ${seed}`);
+    send(200, {
+      images: [Buffer.from(png).toString('base64')],
+      parameters: { ...request, init_images: null },
+      info: JSON.stringify({ seed, width: request.width, height: request.height, sampler_name: request.sampler_name, steps: request.steps, denoising_strength: request.denoising_strength }),
+    });
+  }
+
+  /** Sampling under A1111's queue_lock: one job at a time, step by step, stoppable by /interrupt. */
+  private async generate(request: { steps: number; denoising_strength: number; override_settings: Record<string, unknown> | null }): Promise<void> {
+    const previous = this.queueLock;
+    let release = (): void => undefined;
+    this.queueLock = new Promise((resolve) => (release = resolve));
+    await previous;
+    this.concurrent++;
+    this.maxConcurrent = Math.max(this.maxConcurrent, this.concurrent);
+    try {
+      const fixSteps = request.override_settings?.['img2img_fix_steps'] === true;
+      const steps = fixSteps ? request.steps : Math.trunc(Math.min(request.denoising_strength, 0.999) * request.steps) + 1;
+      this.progress = { job_count: 1, sampling_step: 0, sampling_steps: steps, interrupted: false, started: Date.now() };
+      for (let step = 1; step <= steps && !this.progress.interrupted; step++) {
+        await sleep(this.options.stepDelayMs ?? 2);
+        this.progress.sampling_step = step;
+      }
+    } finally {
+      this.progress.job_count = 0;
+      this.concurrent--;
+      release();
+    }
+  }
+
+  private progressBody(): unknown {
+    const { job_count, sampling_step, sampling_steps, interrupted, started } = this.progress;
+    if (job_count === 0) return { progress: 0, eta_relative: 0, state: { ...this.progress, job_no: 0 }, current_image: null, textinfo: null };
+    const progress = Math.min(0.01 + sampling_step / Math.max(sampling_steps, 1), 1);
+    const elapsed = (Date.now() - started) / 1000;
+    return { progress, eta_relative: elapsed / progress - elapsed, state: { job_count, sampling_step, sampling_steps, interrupted, job_no: 0 }, current_image: null, textinfo: null };
+  }
+
+  private authorised(header: string | undefined): boolean {
+    const { username, password } = this.options.auth!;
+    return header === `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function readJson(request: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of request) chunks.push(chunk as Buffer);
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
