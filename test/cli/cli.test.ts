@@ -81,10 +81,10 @@ t.test('bad input: one clear line, exit 2', async (t) => {
   assertUserError(t, await runCli(['resize-latent', source, join(dir, 'x.npy'), '--scale', '2']), /--method is required \(allowed: nearest/);
   assertUserError(t, await runCli(['resize-latent', source, join(dir, 'x.npy'), '--method', 'area', '--width', '0', '--height', '4']), /target width must be an integer from 1 to 8192 latent cells; got 0/);
   assertUserError(t, await runCli(['resize-latent', source, join(dir, 'x.npy'), '--method', 'area', '--width', '99999', '--height', '4']), /target width must be an integer from 1 to 8192/);
-  assertUserError(t, await runCli(['resize-latent', source, join(dir, 'x.npy'), '--method', 'area', '--scale=-2']), /--scale must be positive/);
+  assertUserError(t, await runCli(['resize-latent', source, join(dir, 'x.npy'), '--method', 'area', '--scale=-2']), /scale must be positive; got -2/);
   assertUserError(t, await runCli(['resize-latent', source, join(dir, 'x.npy'), '--method', 'area', '--scale', '-2']), /Option '--scale' argument is ambiguous\. Did you forget/);
   assertUserError(t, await runCli(['resize-latent', source, join(dir, 'x.npy'), '--method', 'area', '--scale', 'big']), /--scale must be a number; got 'big'/);
-  assertUserError(t, await runCli(['resize-latent', source, join(dir, 'x.npy'), '--method', 'area', '--width', '8']), /give --width and --height/);
+  assertUserError(t, await runCli(['resize-latent', source, join(dir, 'x.npy'), '--method', 'area', '--width', '8']), /give width and height \(latent cells\), or scale/);
   assertUserError(t, await runCli(['resize-latent', source, join(dir, 'x.png'), '--method', 'area', '--scale', '2']), /unsupported latent file extension '\.png'/);
   assertUserError(t, await runCli(['resize-latent', join(dir, 'nope.npy'), join(dir, 'x.npy'), '--method', 'area', '--scale', '2']), /nope\.npy: cannot read \(ENOENT\)/);
 

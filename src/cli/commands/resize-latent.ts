@@ -3,7 +3,7 @@ import { resizeLatent } from '../../engine/resize.js';
 import { UserError } from '../../errors.js';
 import { readLatentFile, writeLatentFile } from '../../formats/latent-file.js';
 import { UPSCALE_METHOD_NAMES } from '../../interpolation/methods.js';
-import { roundHalfEven } from '../../latent/rounding.js';
+import { latentTargetSize } from '../../latent/target-size.js';
 import { parseCommandArgs, parseInteger, parseNumber } from '../options.js';
 import type { Command } from './command.js';
 
@@ -25,7 +25,9 @@ export const resizeLatentCommand: Command = {
     const pool = new SessionPool({ providers: parseProviders(values.providers), intraOpThreads: 0 });
     const input = await readLatentFile(inputPath);
     const [, , height, width] = input.latent.shape;
-    const target = targetSize(height, width, values);
+    const target = latentTargetSize({ height, width }, {
+      scale: parseNumber('scale', values.scale), width: parseInteger('width', values.width), height: parseInteger('height', values.height),
+    });
     const started = performance.now();
     const result = await resizeLatent(pool, input.latent, values.method, target.height, target.width);
     const elapsed = performance.now() - started;
@@ -35,18 +37,3 @@ export const resizeLatentCommand: Command = {
     await pool.release();
   },
 };
-
-function targetSize(height: number, width: number, values: { width?: string; height?: string; scale?: string }): { height: number; width: number } {
-  const scale = parseNumber('scale', values.scale);
-  const targetWidth = parseInteger('width', values.width);
-  const targetHeight = parseInteger('height', values.height);
-  if (scale !== undefined) {
-    if (targetWidth !== undefined || targetHeight !== undefined) throw new UserError('give either --scale or --width and --height, not both');
-    if (scale <= 0) throw new UserError(`--scale must be positive; got ${scale}`);
-    // ComfyUI's LatentUpscaleBy uses Python's round(), so 3 × 1.5 gives 4 there and here.
-    return { height: roundHalfEven(height * scale), width: roundHalfEven(width * scale) };
-  }
-  if (targetWidth === undefined || targetHeight === undefined) throw new UserError('give --width and --height (latent cells), or --scale');
-  return { height: targetHeight, width: targetWidth };
-}
-

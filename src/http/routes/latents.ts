@@ -5,7 +5,7 @@ import { resizeLatent } from '../../engine/resize.js';
 import { UserError } from '../../errors.js';
 import { COMFY_VERSION_MARKER, decodeLatent, encodeLatent, type LatentFormat } from '../../formats/latent-file.js';
 import { decodeSafetensors } from '../../formats/safetensors.js';
-import { roundHalfEven } from '../../latent/rounding.js';
+import { latentTargetSize } from '../../latent/target-size.js';
 import type { Services } from '../services.js';
 
 const resizeQuery = z.object({
@@ -38,13 +38,8 @@ export async function latentRoutes(app: FastifyInstance, services: Services): Pr
     const format = detectFormat(body);
     const file = decodeLatent(body, format, 'body');
     const [, , height, width] = file.latent.shape;
-    const q = request.query;
-    if (q.scale !== undefined && (q.width !== undefined || q.height !== undefined)) throw new UserError('give either scale or width and height, not both');
-    if (q.scale === undefined && (q.width === undefined || q.height === undefined)) throw new UserError('give width and height (latent cells), or scale');
-    const target = q.scale !== undefined
-      ? { height: roundHalfEven(height * q.scale), width: roundHalfEven(width * q.scale) }
-      : { height: q.height!, width: q.width! };
-    const result = await resizeLatent(services.engine, file.latent, q.method, target.height, target.width);
+    const target = latentTargetSize({ height, width }, request.query);
+    const result = await resizeLatent(services.engine, file.latent, request.query.method, target.height, target.width);
     return reply
       .type('application/octet-stream')
       .header('content-disposition', `attachment; filename="resized.${format}"`)
