@@ -46,12 +46,26 @@ t.test('native mode: scheduler field and fix-steps override, no scripts; other m
   t.teardown(() => service.close());
   const ok = await service.app.inject({ method: 'POST', url: '/upscale', payload: { image: pngBase64(), method: 'bilinear', scheduler: 'Simple', fix_steps: false, seed: 7 } });
   t.equal(ok.statusCode, 200, ok.body);
-  const [payload] = service.fakes[0]!.received;
-  t.equal(payload!['scheduler'], 'simple');
-  t.same(payload!['override_settings'], { img2img_fix_steps: false, samples_format: 'png' });
-  t.notOk('alwayson_scripts' in payload!);
-  t.equal(payload!['sampler_name'], 'Euler', 'default sampler euler is sent as A1111\'s label');
-  t.same([payload!['steps'], payload!['denoising_strength'], payload!['cfg_scale']], [30, 0.5, 7], 'defaults');
+  t.same(service.fakes[0]!.received[0], {
+    init_images: [pngBase64()],
+    resize_mode: 3,
+    width: 128,
+    height: 96,
+    denoising_strength: 0.5,
+    steps: 30,
+    cfg_scale: 7,
+    seed: 7,
+    sampler_name: 'Euler',
+    prompt: '',
+    negative_prompt: '',
+    batch_size: 1,
+    n_iter: 1,
+    send_images: true,
+    save_images: false,
+    override_settings: { img2img_fix_steps: false, samples_format: 'png' },
+    override_settings_restore_afterwards: true,
+    scheduler: 'simple',
+  }, 'defaults: 2x, 30 steps, denoise 0.5, cfg 7, Euler; A1111\'s scheduler name; no scripts');
 
   const refused = await service.app.inject({ method: 'POST', url: '/upscale', payload: { image: pngBase64(), method: 'nearest-exact' } });
   t.equal(refused.statusCode, 422);
