@@ -17,7 +17,17 @@ const environmentSchema = z.object({
   MAX_INPUT_MEGAPIXELS: z.coerce.number().positive().default(16),
   MAX_OUTPUT_MEGAPIXELS: z.coerce.number().positive().default(16),
   EXECUTION_PROVIDERS: z.string().default('cpu'),
+  BACKENDS: z.string().optional(),
+  MODELS_DIR: z.string().optional(),
+  ONNX_INTRA_OP_THREADS: z.coerce.number().int().min(0).default(0),
+  ONNX_CONCURRENCY: z.coerce.number().int().min(1).default(1),
+  ONNX_WARMUP: z.enum(['true', 'false']).default('true'),
+  VAE_TILE_SIZE: z.coerce.number().int().min(8).default(96),
+  VAE_TILE_OVERLAP: z.coerce.number().int().min(0).default(16),
 });
+
+export const BACKEND_NAMES = ['a1111', 'onnx'] as const;
+export type BackendName = (typeof BACKEND_NAMES)[number];
 
 export interface A1111Endpoint {
   /** Base URL without credentials or trailing slash. */
@@ -41,6 +51,14 @@ export interface Config {
   readonly maxInputMegapixels: number;
   readonly maxOutputMegapixels: number;
   readonly executionProviders: ReturnType<typeof parseProviders>;
+  /** Enabled backends, the first being the default for requests that name none. */
+  readonly backends: readonly BackendName[];
+  readonly modelsDir: string | undefined;
+  readonly onnxIntraOpThreads: number;
+  readonly onnxConcurrency: number;
+  readonly onnxWarmup: boolean;
+  readonly vaeTileSize: number;
+  readonly vaeTileOverlap: number;
 }
 
 export class ConfigError extends Error {
@@ -60,6 +78,13 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
   } catch (error) {
     throw new ConfigError(`invalid configuration: EXECUTION_PROVIDERS: ${(error as Error).message}`);
   }
+  const backends = parseBackends(env.BACKENDS ?? (env.MODELS_DIR !== undefined && environment['A1111_URLS'] === undefined ? 'onnx' : 'a1111'));
+  if (backends.includes('onnx') && env.MODELS_DIR === undefined) {
+    throw new ConfigError('invalid configuration: MODELS_DIR: the onnx backend needs a models folder (see `latent-upscale make-test-model`)');
+  }
+  if (env.VAE_TILE_OVERLAP * 2 >= env.VAE_TILE_SIZE) {
+    throw new ConfigError(`invalid configuration: VAE_TILE_OVERLAP: ${env.VAE_TILE_OVERLAP} must be under half of VAE_TILE_SIZE (${env.VAE_TILE_SIZE})`);
+  }
   return {
     port: env.PORT,
     host: env.HOST,
@@ -75,7 +100,25 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
     maxInputMegapixels: env.MAX_INPUT_MEGAPIXELS,
     maxOutputMegapixels: env.MAX_OUTPUT_MEGAPIXELS,
     executionProviders: providers,
+    backends,
+    modelsDir: env.MODELS_DIR,
+    onnxIntraOpThreads: env.ONNX_INTRA_OP_THREADS,
+    onnxConcurrency: env.ONNX_CONCURRENCY,
+    onnxWarmup: env.ONNX_WARMUP === 'true',
+    vaeTileSize: env.VAE_TILE_SIZE,
+    vaeTileOverlap: env.VAE_TILE_OVERLAP,
   };
+}
+
+function parseBackends(text: string): BackendName[] {
+  const names = [...new Set(text.split(',').map((n) => n.trim().toLowerCase()).filter((n) => n.length > 0))];
+  for (const name of names) {
+    if (!(BACKEND_NAMES as readonly string[]).includes(name)) {
+      throw new ConfigError(`invalid configuration: BACKENDS: unknown backend '${name}' (allowed: ${BACKEND_NAMES.join(', ')})`);
+    }
+  }
+  if (names.length === 0) throw new ConfigError(`invalid configuration: BACKENDS: name at least one of ${BACKEND_NAMES.join(', ')}`);
+  return names as BackendName[];
 }
 
 /** "http://user:pass@host:7860,http://host2:7861": credentials in the URL become A1111 --api-auth basic auth. */

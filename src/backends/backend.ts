@@ -19,6 +19,8 @@ export interface UpscaleWork {
   readonly seed: number;
   readonly prompt: string;
   readonly negativePrompt: string;
+  /** ONNX backend: which model in MODELS_DIR (the first when absent). A1111 uses its loaded checkpoint. */
+  readonly model?: string;
 }
 
 export interface UpscaleOutcome {

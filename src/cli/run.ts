@@ -1,10 +1,13 @@
 import { UserError } from '../errors.js';
 import type { Command, CommandIO } from './commands/command.js';
 import { methodsCommand, samplersCommand, schedulersCommand } from './commands/listings.js';
+import { makeTestModelCommand, noiseCommand, tokenizeCommand } from './commands/models.js';
 import { resizeLatentCommand } from './commands/resize-latent.js';
 import { sigmasCommand } from './commands/sigmas.js';
 
-export const COMMANDS: readonly Command[] = [resizeLatentCommand, sigmasCommand, methodsCommand, schedulersCommand, samplersCommand];
+export const COMMANDS: readonly Command[] = [
+  resizeLatentCommand, sigmasCommand, methodsCommand, schedulersCommand, samplersCommand, noiseCommand, tokenizeCommand, makeTestModelCommand,
+];
 
 function help(): string {
   return [

@@ -40,10 +40,11 @@ export class SessionPool {
 
   constructor(readonly options: EngineOptions = DEFAULT_ENGINE_OPTIONS) {}
 
-  get(key: string, graph: () => GraphSpec): Promise<LoadedSession> {
+  /** A session for a graph built in code, or for a model file on disk (external weights beside it are found). */
+  get(key: string, source: (() => GraphSpec) | string): Promise<LoadedSession> {
     let loaded = this.sessions.get(key);
     if (loaded === undefined) {
-      loaded = this.create(encodeModel(graph()));
+      loaded = this.create(typeof source === 'string' ? source : encodeModel(source()));
       loaded.catch(() => this.sessions.delete(key));
       this.sessions.set(key, loaded);
     }
@@ -56,15 +57,16 @@ export class SessionPool {
     await Promise.all(sessions.map(async (s) => (await s).session.release()));
   }
 
-  private async create(model: Uint8Array): Promise<LoadedSession> {
+  private async create(model: Uint8Array | string): Promise<LoadedSession> {
     const fallbacks: string[] = [];
     for (const provider of this.options.providers) {
       try {
-        const session = await ort.InferenceSession.create(model, {
+        const options: ort.InferenceSession.SessionOptions = {
           executionProviders: [provider],
           intraOpNumThreads: this.options.intraOpThreads,
           graphOptimizationLevel: 'all',
-        });
+        };
+        const session = typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);
         return { session, provider, fallbacks };
       } catch (error) {
         fallbacks.push(`${provider} unavailable: ${(error as Error).message.split('\n')[0]}`);

@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { A1111Backend } from '../backends/a1111/backend.js';
 import type { Backend } from '../backends/backend.js';
+import { OnnxBackend } from '../backends/onnx/backend.js';
 import type { Config } from '../config.js';
 import { SessionPool } from '../engine/session-pool.js';
 import { JobQueue } from '../jobs/queue.js';
@@ -13,6 +14,7 @@ import { catalogRoutes } from './routes/catalog.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { latentRoutes } from './routes/latents.js';
+import { modelRoutes } from './routes/models.js';
 import { sigmaRoutes } from './routes/sigmas.js';
 import { upscaleRoutes } from './routes/upscale.js';
 import type { Services } from './services.js';
@@ -34,9 +36,9 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(errorHandler);
 
-  const backends = options.backends ?? new Map<string, Backend>([['a1111', new A1111Backend(config)]]);
+  const engine = new SessionPool({ providers: config.executionProviders, intraOpThreads: config.onnxIntraOpThreads });
+  const backends = options.backends ?? createBackends(config, engine, (message) => app.log.info(message));
   const queue = new JobQueue(backends, { maxQueued: config.maxQueue, resultTtlMs: config.resultTtlMs, finish: finishUpscale });
-  const engine = new SessionPool({ providers: config.executionProviders, intraOpThreads: 0 });
   const services: Services = { config, backends, queue, engine };
 
   await app.register(multipart, {
@@ -50,7 +52,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: config.maxBodyBytes }, (_request, body, done) => done(null, body));
   // Registered on the root instance itself so its onRoute hook sees every route.
   await docsPlugin(app);
-  for (const routes of [upscaleRoutes, jobRoutes, catalogRoutes, sigmaRoutes, latentRoutes, healthRoutes]) {
+  for (const routes of [upscaleRoutes, jobRoutes, catalogRoutes, sigmaRoutes, latentRoutes, modelRoutes, healthRoutes]) {
     await app.register(async (scope) => routes(scope, services));
   }
 
@@ -63,4 +65,17 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     await engine.release();
   });
   return app;
+}
+
+/** The configured backends in preference order. */
+function createBackends(config: Config, engine: SessionPool, log: (message: string) => void): Map<string, Backend> {
+  return new Map(config.backends.map((name): [string, Backend] => [name, name === 'a1111'
+    ? new A1111Backend(config)
+    : new OnnxBackend({
+      modelsDir: config.modelsDir!,
+      tiles: { tile: config.vaeTileSize, overlap: config.vaeTileOverlap },
+      concurrency: config.onnxConcurrency,
+      warmup: config.onnxWarmup,
+      log,
+    }, engine)]));
 }

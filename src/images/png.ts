@@ -17,16 +17,21 @@ export function pngChunk(type: string, data: Uint8Array): Uint8Array {
 
 /** An 8-bit RGB PNG; `pixel(x, y)` gives [r, g, b]. */
 export function encodeRgbPng(width: number, height: number, pixel: (x: number, y: number) => readonly [number, number, number]): Uint8Array {
+  const pixels = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) pixels.set(pixel(x, y), (y * width + x) * 3);
+  return encodeRgbPixels(width, height, pixels);
+}
+
+/** An 8-bit RGB PNG from interleaved RGB rows (filter type 0 on every row). */
+export function encodeRgbPixels(width: number, height: number, pixels: Uint8Array): Uint8Array {
   const header = new Uint8Array(13);
   const view = new DataView(header.buffer);
   view.setUint32(0, width);
   view.setUint32(4, height);
   header.set([8, 2, 0, 0, 0], 8);
-  const raw = new Uint8Array(height * (1 + width * 3));
-  for (let y = 0; y < height; y++) {
-    const row = y * (1 + width * 3);
-    for (let x = 0; x < width; x++) raw.set(pixel(x, y), row + 1 + x * 3);
-  }
+  const stride = width * 3;
+  const raw = new Uint8Array(height * (1 + stride));
+  for (let y = 0; y < height; y++) raw.set(pixels.subarray(y * stride, (y + 1) * stride), y * (1 + stride) + 1);
   return concat([SIGNATURE, pngChunk('IHDR', header), pngChunk('IDAT', deflateSync(raw)), pngChunk('IEND', new Uint8Array(0))]);
 }
 

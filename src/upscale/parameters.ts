@@ -20,7 +20,8 @@ export const upscaleParametersSchema = z.object({
   seed: z.coerce.number().int().min(-1).max(2 ** 32 - 1).default(-1).describe('-1 picks a random seed; the seed used is returned.'),
   prompt: z.string().max(10_000).default(''),
   negative_prompt: z.string().max(10_000).default(''),
-  backend: z.string().optional().describe('Backend name; the first configured one by default.'),
+  backend: z.string().optional().describe('Backend: a1111 or onnx (as configured); the first configured one by default.'),
+  model: z.string().optional().describe('onnx backend: a model folder in MODELS_DIR (see GET /models); the first by default.'),
 });
 
 export type UpscaleParameters = z.output<typeof upscaleParametersSchema>;

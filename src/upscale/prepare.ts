@@ -42,6 +42,7 @@ export function prepareUpscale(image: Uint8Array, request: UpscaleParameters, ba
     image, input, width: size.width, height: size.height, method, scheduler: scheduler.name,
     steps: request.steps, denoise: request.denoise, fixSteps: request.fix_steps, sampler,
     cfgScale: request.cfg_scale, seed, prompt: request.prompt, negativePrompt: request.negative_prompt,
+    ...(request.model !== undefined ? { model: request.model } : {}),
   };
   const notes = size.rounded
     ? [`size ${size.rounded.requestedWidth}×${size.rounded.requestedHeight} rounded to ${size.width}×${size.height} (multiples of 8)`]
@@ -53,7 +54,7 @@ export function prepareUpscale(image: Uint8Array, request: UpscaleParameters, ba
       backend, width: size.width, height: size.height, input_width: input.width, input_height: input.height, input_format: input.format,
       method, scheduler: scheduler.name, scheduler_resolved: resolveScheduler(scheduler.name, sampler).name,
       steps: work.steps, denoise: work.denoise, fix_steps: work.fixSteps, sampler: sampler.name, sampler_label: sampler.label,
-      cfg_scale: work.cfgScale, seed, prompt: work.prompt, negative_prompt: work.negativePrompt, notes,
+      cfg_scale: work.cfgScale, seed, prompt: work.prompt, negative_prompt: work.negativePrompt, model: request.model ?? null, notes,
     },
   };
 }

@@ -112,3 +112,24 @@ t.test('help lists every command with an example', async (t) => {
   for (const command of ['resize-latent', 'sigmas', 'methods', 'schedulers', 'samplers']) t.match(help.stdout, new RegExp(`e\\.g\\. latent-upscale ${command}`));
   t.equal((await runCli([])).code, 2, 'no command is a usage error');
 });
+
+t.test('noise writes torch.randn for the seed; tokenize prints 77 ids; make-test-model writes a loadable model', async (t) => {
+  const noisePath = join(dir, 'noise.npy');
+  const noise = await runCli(['noise', '--seed', '0', '--shape', '1,4,1,1', noisePath]);
+  t.equal(noise.code, 0, noise.stderr);
+  const values = Array.from(decodeLatent(await readFile(noisePath), 'npy').latent.data).map((v) => Number(v.toFixed(4)));
+  t.same(values, [1.541, -0.2934, -2.1788, 0.5684], 'torch.manual_seed(0); torch.randn(1, 4, 1, 1)');
+  assertUserError(t, await runCli(['noise', '--seed=-1', '--shape', '1,4,8,8', noisePath]), /--seed must be a non-negative integer/);
+  assertUserError(t, await runCli(['noise', '--seed', '1', '--shape', '4,8,8', noisePath]), /latent must be 4-D/);
+
+  const modelDir = join(dir, 'model');
+  const made = await runCli(['make-test-model', modelDir, '--fp16', '--vae-parameters', '--timestep', 'int64', '--external-data']);
+  t.equal(made.code, 0, made.stderr);
+  const tokens = await runCli(['tokenize', '--model', modelDir, 'ab']);
+  t.equal(tokens.code, 0, tokens.stderr);
+  const ids = JSON.parse(tokens.stdout) as number[];
+  t.same(ids.slice(0, 4), [512, 64, 256 + 65, 513], 'byte vocabulary: start, a, b</w>, end');
+  t.equal(ids.length, 77);
+  assertUserError(t, await runCli(['tokenize', '--model', join(dir, 'nowhere'), 'x']), /tokenizer: cannot read .*nowhere\/tokenizer\/vocab\.json/);
+  assertUserError(t, await runCli(['make-test-model', modelDir, '--timestep', 'half']), /--timestep must be float or int64/);
+});

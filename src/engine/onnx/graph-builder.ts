@@ -37,6 +37,12 @@ export class GraphBuilder {
     };
   }
 
+  /** A named initializer (a weight), stored inline or in an external weights file. */
+  initializer(name: string, type: ElementType, dims: readonly number[], raw: TensorValue['raw']): string {
+    this.initializers.push({ name, type, dims, raw });
+    return name;
+  }
+
   private constant(type: ElementType, dims: readonly number[], raw: Uint8Array): string {
     const name = `const_${this.counter++}`;
     this.initializers.push({ name, type, dims, raw });

@@ -20,8 +20,15 @@ export interface TensorValue {
   readonly name?: string;
   readonly type: ElementType;
   readonly dims: readonly number[];
-  /** Little-endian element bytes (TensorProto.raw_data). */
-  readonly raw: Uint8Array;
+  /** Little-endian element bytes (TensorProto.raw_data), or where they sit in an external weights file. */
+  readonly raw: Uint8Array | ExternalData;
+}
+
+/** TensorProto.external_data: the bytes live in `location` (relative to the model file) at offset/length. */
+export interface ExternalData {
+  readonly location: string;
+  readonly offset: number;
+  readonly length: number;
 }
 
 export type AttributeValue =
@@ -108,7 +115,12 @@ function encodeTensor(tensor: TensorValue): ProtoWriter {
   for (const dim of tensor.dims) writer.varint(1, dim);
   writer.varint(2, DATA_TYPE[tensor.type]);
   if (tensor.name !== undefined) writer.string(8, tensor.name);
-  return writer.bytes(9, tensor.raw);
+  if (tensor.raw instanceof Uint8Array) return writer.bytes(9, tensor.raw);
+  const { location, offset, length } = tensor.raw;
+  for (const [key, value] of [['location', location], ['offset', String(offset)], ['length', String(length)]]) {
+    writer.message(13, new ProtoWriter().string(1, key!).string(2, value!));
+  }
+  return writer.varint(14, 1); // data_location = EXTERNAL
 }
 
 function encodeValueInfo(info: ValueInfo): ProtoWriter {
@@ -121,6 +133,6 @@ function encodeValueInfo(info: ValueInfo): ProtoWriter {
 }
 
 /** Raw little-endian bytes of a typed array, for initializers and tensor attributes. */
-export function rawBytes(values: Float32Array | Int32Array | BigInt64Array | Uint16Array): Uint8Array {
+export function rawBytes(values: Float32Array | Int32Array | BigInt64Array | Uint16Array | Uint8Array): Uint8Array {
   return new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength));
 }

@@ -1,0 +1,158 @@
+import { join } from 'node:path';
+import { BackendError, UserError, unknownName } from '../../errors.js';
+import type { SessionPool } from '../../engine/session-pool.js';
+import { decodeImage } from '../../images/decode.js';
+import { encodeRgbPixels } from '../../images/png.js';
+import { UPSCALE_METHOD_NAMES } from '../../interpolation/methods.js';
+import { findModels, loadModel, type StableDiffusionModel } from '../../models/loader.js';
+import { runImg2img } from '../../pipeline/img2img.js';
+import type { TileOptions } from '../../pipeline/stages.js';
+import { SAMPLERS } from '../../samplers/catalog.js';
+import { NATIVE_SAMPLERS } from '../../samplers/k-diffusion.js';
+import { SCHEDULERS } from '../../schedules/schedulers.js';
+import type { Backend, BackendCapabilities, BackendStatus, Lease, UpscaleWork } from '../backend.js';
+
+export interface OnnxBackendOptions {
+  readonly modelsDir: string;
+  readonly tiles: TileOptions;
+  /** Jobs run at once (each holds the models' sessions busy; 1 suits one GPU or a small CPU). */
+  readonly concurrency: number;
+  readonly warmup: boolean;
+  readonly log: (message: string) => void;
+}
+
+export interface ModelView {
+  readonly name: string;
+  readonly provider: string;
+  readonly precision: string;
+  readonly timestep_type: string;
+  readonly vae_encoder_output: string;
+  readonly hidden_size: number | null;
+}
+
+const NATIVE_SAMPLER_NAMES = SAMPLERS.filter((s) => s.name in NATIVE_SAMPLERS).map((s) => s.name);
+
+/** The native backend: Stable Diffusion ONNX models from MODELS_DIR, run by onnxruntime in this process. */
+export class OnnxBackend implements Backend {
+  readonly name = 'onnx';
+  private readonly models = new Map<string, StableDiffusionModel>();
+  private readonly failures = new Map<string, string>();
+  private readonly listeners: (() => void)[] = [];
+  private running = 0;
+
+  constructor(private readonly options: OnnxBackendOptions, private readonly engine: SessionPool) {}
+
+  /** Loads every model once (sessions created and, unless disabled, warmed); a bad folder is reported, not fatal. */
+  async start(): Promise<void> {
+    let names: string[];
+    try {
+      names = await findModels(this.options.modelsDir);
+    } catch (error) {
+      this.failures.set('(MODELS_DIR)', (error as Error).message);
+      this.options.log(`onnx: ${(error as Error).message}`);
+      return;
+    }
+    if (names.length === 0) this.failures.set('(MODELS_DIR)', `${this.options.modelsDir}: no model folders (each needs a model_index.json)`);
+    for (const name of names) {
+      try {
+        const model = await loadModel(join(this.options.modelsDir, name), name, this.engine);
+        if (this.options.warmup) await this.warm(model);
+        this.models.set(name, model);
+        this.options.log(`onnx: model '${name}' loaded on ${model.provider} (${model.precision}, timestep ${model.timestepType}, vae ${model.vaeEncoderOutput})`);
+      } catch (error) {
+        this.failures.set(name, (error as Error).message);
+        this.options.log(`onnx: model '${name}' not loaded: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  async stop(): Promise<void> {}
+
+  onCapacity(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  listModels(): { models: ModelView[]; errors: { name: string; error: string }[] } {
+    return {
+      models: [...this.models.values()].map((m) => ({
+        name: m.name, provider: m.provider, precision: m.precision, timestep_type: m.timestepType,
+        vae_encoder_output: m.vaeEncoderOutput, hidden_size: m.hiddenSize ?? null,
+      })),
+      errors: [...this.failures].map(([name, error]) => ({ name, error })),
+    };
+  }
+
+  capabilities(): BackendCapabilities {
+    const ready = this.models.size > 0;
+    return {
+      methods: ready ? UPSCALE_METHOD_NAMES : [],
+      schedulers: ready ? SCHEDULERS.map((s) => s.name) : [],
+      samplers: ready ? NATIVE_SAMPLER_NAMES : [],
+    };
+  }
+
+  status(): BackendStatus {
+    return {
+      ready: this.models.size > 0,
+      detail: [
+        ...[...this.models.values()].map((m) => ({ target: m.name, healthy: true, busy: this.running >= this.options.concurrency, mode: m.provider })),
+        ...[...this.failures].map(([name, error]) => ({ target: name, healthy: false, busy: false, error })),
+      ],
+    };
+  }
+
+  check(work: UpscaleWork): void {
+    if (this.models.size === 0) {
+      throw new BackendError(`no ONNX model is loaded (${[...this.failures.values()].join('; ') || 'MODELS_DIR is empty'})`, 503);
+    }
+    this.model(work);
+    if (!(work.sampler.name in NATIVE_SAMPLERS)) {
+      throw new UserError(`sampler '${work.sampler.name}' is not available on the onnx backend (allowed: ${NATIVE_SAMPLER_NAMES.join(', ')})`);
+    }
+  }
+
+  acquire(work: UpscaleWork): Lease | undefined {
+    if (this.running >= this.options.concurrency) return undefined;
+    const model = this.model(work);
+    this.running++;
+    return {
+      ranOn: `onnx:${model.name} (${model.provider})`,
+      run: async (job, onProgress, signal) => {
+        try {
+          const image = await decodeImage(job.image);
+          const output = await runImg2img(model, this.engine, {
+            image, width: job.width, height: job.height, method: job.method, scheduler: job.scheduler, steps: job.steps,
+            denoise: job.denoise, fixSteps: job.fixSteps, sampler: job.sampler.name, cfgScale: job.cfgScale, seed: job.seed,
+            prompt: job.prompt, negativePrompt: job.negativePrompt,
+          }, this.options.tiles, {
+            onStep: (step, steps) => {
+              signal.throwIfAborted();
+              onProgress({ progress: step / steps, step, steps });
+            },
+          });
+          return { png: encodeRgbPixels(output.width, output.height, output.pixels), seed: job.seed, ranOn: `onnx:${model.name}` };
+        } finally {
+          this.running--;
+          for (const listener of this.listeners) listener();
+        }
+      },
+    };
+  }
+
+  private model(work: UpscaleWork): StableDiffusionModel {
+    const name = work.model ?? this.models.keys().next().value!;
+    const model = this.models.get(name);
+    if (model === undefined) throw unknownName('model', name, [...this.models.keys()]);
+    return model;
+  }
+
+  /** One tiny run through every session so the first real job does not pay for lazy initialisation. */
+  private async warm(model: StableDiffusionModel): Promise<void> {
+    const pixels = new Uint8Array(64 * 64 * 3).fill(128);
+    await runImg2img(model, this.engine, {
+      image: { width: 64, height: 64, pixels }, width: 64, height: 64, method: 'bilinear', scheduler: 'karras', steps: 1,
+      denoise: 1, fixSteps: true, sampler: 'euler', cfgScale: 1, seed: 0, prompt: '', negativePrompt: '',
+    }, this.options.tiles);
+  }
+}
+

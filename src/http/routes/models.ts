@@ -1,0 +1,19 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { OnnxBackend } from '../../backends/onnx/backend.js';
+import type { Services } from '../services.js';
+
+const modelsSchema = z.object({
+  models: z.array(z.object({
+    name: z.string(), provider: z.string(), precision: z.string(), timestep_type: z.string(), vae_encoder_output: z.string(), hidden_size: z.number().nullable(),
+  })).describe('Loaded models; pick one with the upscale parameter `model`'),
+  errors: z.array(z.object({ name: z.string(), error: z.string() })).describe('Model folders that could not be loaded, and why'),
+});
+
+export async function modelRoutes(app: FastifyInstance, services: Services): Promise<void> {
+  app.withTypeProvider<ZodTypeProvider>().get('/models', { schema: { summary: 'The onnx backend\'s models in MODELS_DIR', response: { 200: modelsSchema } } }, async () => {
+    const onnx = services.backends.get('onnx');
+    return onnx instanceof OnnxBackend ? onnx.listModels() : { models: [], errors: [] };
+  });
+}

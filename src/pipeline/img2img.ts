@@ -1,0 +1,95 @@
+import { resizeLatent } from '../engine/resize.js';
+import type { SessionPool } from '../engine/session-pool.js';
+import type { RgbImage } from '../images/decode.js';
+import { latent as latentTensor } from '../latent/tensor.js';
+import { VAE_FACTOR } from '../models/layout.js';
+import type { StableDiffusionModel } from '../models/loader.js';
+import { TorchGenerator } from '../random/torch-generator.js';
+import { NATIVE_SAMPLERS } from '../samplers/k-diffusion.js';
+import { img2imgSchedule } from '../schedules/img2img-steps.js';
+import { sigmaTableNamed, sigmaToTimestep } from '../schedules/sigma-table.js';
+import { encodePrompts, guidedDenoiser, vaeDecode, vaeEncode, type TileOptions } from './stages.js';
+import { crop, padToMultiple, type Planar } from './tiles.js';
+
+export interface Img2imgRequest {
+  readonly image: RgbImage;
+  /** Output size in pixels, multiples of 8. */
+  readonly width: number;
+  readonly height: number;
+  readonly method: string;
+  readonly scheduler: string;
+  readonly steps: number;
+  readonly denoise: number;
+  readonly fixSteps: boolean;
+  readonly sampler: string;
+  readonly cfgScale: number;
+  readonly seed: number;
+  readonly prompt: string;
+  readonly negativePrompt: string;
+}
+
+export interface Img2imgHooks {
+  /** After each sampling step; throwing (e.g. on cancel) stops the run between steps. */
+  readonly onStep?: (step: number, steps: number) => void | Promise<void>;
+}
+
+/** Latent cells the UNet wants per side: real SD UNets downsample three times, so 64-pixel multiples. */
+const UNET_MULTIPLE = 8;
+
+/**
+ * A1111's latent-upscale img2img, natively: encode at the input size, upscale the latent with the chosen
+ * method, noise with the seed's torch.randn at σ₀, sample the chosen schedule with CFG, decode, 8-bit RGB.
+ */
+export async function runImg2img(model: StableDiffusionModel, engine: SessionPool, request: Img2imgRequest, tiles: TileOptions, hooks: Img2imgHooks = {}): Promise<RgbImage> {
+  const table = sigmaTableNamed('sd1');
+  const schedule = img2imgSchedule({
+    scheduler: request.scheduler, steps: request.steps, denoise: request.denoise, fixSteps: request.fixSteps, sampler: request.sampler, table,
+  });
+  const context = await encodePrompts(model, request.prompt, request.negativePrompt);
+
+  // Encode at the input size (padded to whole latent cells), as A1111 does for resize mode 3.
+  const input = padToMultiple(toPlanar(request.image), VAE_FACTOR);
+  const encoded = await vaeEncode(model, input, tiles);
+  const cellsHigh = Math.ceil(request.image.height / VAE_FACTOR);
+  const cellsWide = Math.ceil(request.image.width / VAE_FACTOR);
+  const latent = crop(encoded, 0, 0, cellsHigh, cellsWide);
+
+  const targetHeight = request.height / VAE_FACTOR;
+  const targetWidth = request.width / VAE_FACTOR;
+  const upscaled = await resizeLatent(engine, latentTensor([1, 4, latent.height, latent.width], latent.data), request.method, targetHeight, targetWidth);
+
+  const generator = new TorchGenerator(request.seed);
+  const noise = generator.randn(4 * targetHeight * targetWidth);
+  const sigma0 = schedule.sigmas[0]!;
+  const start = upscaled.latent.data.map((v, i) => v + noise[i]! * sigma0);
+
+  // Pad for the UNet, sample, crop back. Ancestral/SDE noise continues the seed's stream at the padded size.
+  const padded = padToMultiple({ channels: 4, height: targetHeight, width: targetWidth, data: start }, UNET_MULTIPLE);
+  const denoiser = guidedDenoiser(model, context, request.cfgScale, [padded.height, padded.width], (sigma) => sigmaToTimestep(table, sigma));
+  const steps = schedule.sigmas.length - 1;
+  const sampled = await NATIVE_SAMPLERS[schedule.sampler]!(padded.data, denoiser, {
+    sigmas: schedule.sigmas,
+    noise: () => generator.randn(padded.data.length),
+    onStep: (step) => hooks.onStep?.(step, steps),
+  });
+  const result = crop({ ...padded, data: sampled }, 0, 0, targetHeight, targetWidth);
+  return toRgb(await vaeDecode(model, result, tiles));
+}
+
+/** 8-bit RGB → [3, H, W] in [−1, 1]. */
+export function toPlanar(image: RgbImage): Planar {
+  const { width, height, pixels } = image;
+  const data = new Float32Array(3 * width * height);
+  for (let i = 0; i < width * height; i++) for (let c = 0; c < 3; c++) data[c * width * height + i] = (pixels[i * 3 + c]! / 255) * 2 - 1;
+  return { channels: 3, height, width, data };
+}
+
+/** [3, H, W] in [−1, 1] → 8-bit RGB, clipped and rounded as diffusers' (x/2 + 0.5)·255. */
+export function toRgb(image: Planar): RgbImage {
+  const { width, height, data } = image;
+  const pixels = new Uint8Array(3 * width * height);
+  for (let i = 0; i < width * height; i++) {
+    for (let c = 0; c < 3; c++) pixels[i * 3 + c] = Math.round(Math.min(Math.max(data[c * width * height + i]! / 2 + 0.5, 0), 1) * 255);
+  }
+  return { width, height, pixels };
+}

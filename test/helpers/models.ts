@@ -1,0 +1,18 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeTestModel, type TestModelOptions } from '../../src/models/test-model.js';
+
+/** A fresh folder holding one generated test model per variant name, for MODELS_DIR-style tests. */
+export async function modelsFolder(variants: Record<string, Partial<TestModelOptions>>): Promise<string> {
+  const root = await mkdtemp(join(tmpdir(), 'latent-upscale-models-'));
+  for (const [name, options] of Object.entries(variants)) await writeTestModel(join(root, name), options);
+  return root;
+}
+
+export const VARIANTS: Record<string, Partial<TestModelOptions>> = {
+  tiny: {},
+  fp16: { precision: 'fp16' },
+  optimum: { vaeEncoderOutput: 'latent_parameters', timestep: 'int64' },
+  external: { externalData: true, precision: 'fp16', vaeEncoderOutput: 'latent_parameters' },
+};
