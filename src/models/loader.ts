@@ -18,6 +18,8 @@ export interface StableDiffusionModel {
   readonly tokenizer: ClipTokenizer;
   readonly sessions: Readonly<Record<Component, ort.InferenceSession>>;
   readonly provider: ExecutionProvider;
+  /** Why preferred providers were skipped (e.g. CUDA binaries not installed). */
+  readonly fallbacks: readonly string[];
   /** Float type of the UNet/VAE inputs and outputs (fp16 exports take and give float16). */
   readonly precision: FloatType;
   readonly textEncoderIds: 'int32' | 'int64';
@@ -73,6 +75,7 @@ export async function loadModel(directory: string, name: string, pool: SessionPo
   return {
     name, directory, tokenizer, sessions,
     provider: loaded[0]!.provider,
+    fallbacks: [...new Set(loaded.flatMap((l) => l.fallbacks))],
     precision: sample.type as FloatType,
     textEncoderIds: ids.type as 'int32' | 'int64',
     timestepType: timestep.type as 'float32' | 'float16' | 'int64',

@@ -5,8 +5,8 @@ import { SessionPool } from '../../src/engine/session-pool.js';
 import { encodeRgbPng } from '../../src/images/png.js';
 import { decodeImage } from '../../src/images/decode.js';
 import { loadModel } from '../../src/models/loader.js';
-import { runImg2img, type Img2imgRequest } from '../../src/pipeline/img2img.js';
-import { vaeDecode } from '../../src/pipeline/stages.js';
+import { runImg2img, toPlanar, type Img2imgRequest } from '../../src/pipeline/img2img.js';
+import { vaeDecode, vaeEncode } from '../../src/pipeline/stages.js';
 import { NATIVE_SAMPLERS } from '../../src/samplers/k-diffusion.js';
 import { SCHEDULERS } from '../../src/schedules/schedulers.js';
 import { modelsFolder, VARIANTS } from '../helpers/models.js';
@@ -84,4 +84,14 @@ t.test('a tiled decode of a smooth latent matches the untiled one closely', asyn
   for (let i = 0; i < whole.data.length; i++) worst = Math.max(worst, Math.abs(whole.data[i]! - tiledResult.data[i]!));
   t.ok(worst < 0.02, `max |tiled − whole| = ${worst.toExponential(2)} on a [−1, 1] image`);
   t.ok(worst > 0, 'tiles really were used (zero padding at tile edges changes a few pixels)');
+});
+
+t.test('a tiled encode equals the untiled one where the encoder is local (8×8 patches)', async (t) => {
+  const picture = toPlanar(await decodeImage(encodeRgbPng(320, 256, (x, y) => [(x * 3) % 256, (y * 2) % 256, (x + y) % 256])));
+  const whole = await vaeEncode(model, picture, { tile: 1024, overlap: 8 });
+  const tiledResult = await vaeEncode(model, picture, { tile: 16, overlap: 4 });
+  t.same([tiledResult.channels, tiledResult.height, tiledResult.width], [4, 32, 40]);
+  let worst = 0;
+  for (let i = 0; i < whole.data.length; i++) worst = Math.max(worst, Math.abs(whole.data[i]! - tiledResult.data[i]!));
+  t.ok(worst < 1e-5, `max |tiled − whole| = ${worst.toExponential(2)}`);
 });

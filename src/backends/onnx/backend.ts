@@ -58,7 +58,8 @@ export class OnnxBackend implements Backend {
         const model = await loadModel(join(this.options.modelsDir, name), name, this.engine);
         if (this.options.warmup) await this.warm(model);
         this.models.set(name, model);
-        this.options.log(`onnx: model '${name}' loaded on ${model.provider} (${model.precision}, timestep ${model.timestepType}, vae ${model.vaeEncoderOutput})`);
+        const skipped = model.fallbacks.length > 0 ? `; ${model.fallbacks.join('; ')}` : '';
+        this.options.log(`onnx: model '${name}' runs on ${model.provider} (${model.precision}, timestep ${model.timestepType}, vae ${model.vaeEncoderOutput}${skipped})`);
       } catch (error) {
         this.failures.set(name, (error as Error).message);
         this.options.log(`onnx: model '${name}' not loaded: ${(error as Error).message}`);
