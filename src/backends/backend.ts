@@ -1,10 +1,9 @@
 import type { ImageInfo } from '../images/sniff.js';
 import type { SamplerInfo } from '../samplers/catalog.js';
 
-/** An upscale with every default filled in and every name resolved: what a backend runs. */
-export interface UpscaleWork {
-  readonly image: Uint8Array;
-  readonly input: ImageInfo;
+/** The generation settings every backend honours, with defaults filled in and names resolved. */
+export interface GenerationSettings {
+  /** Output size in pixels, multiples of 8. */
   readonly width: number;
   readonly height: number;
   readonly method: string;
@@ -13,12 +12,18 @@ export interface UpscaleWork {
   readonly steps: number;
   readonly denoise: number;
   readonly fixSteps: boolean;
-  readonly sampler: SamplerInfo;
   readonly cfgScale: number;
   /** Never −1: the service draws the seed so it can report it. */
   readonly seed: number;
   readonly prompt: string;
   readonly negativePrompt: string;
+}
+
+/** An upscale as queued: the settings plus the input image, the sampler and, for onnx, the model. */
+export interface UpscaleWork extends GenerationSettings {
+  readonly image: Uint8Array;
+  readonly input: ImageInfo;
+  readonly sampler: SamplerInfo;
   /** ONNX backend: which model in MODELS_DIR (the first when absent). A1111 uses its loaded checkpoint. */
   readonly model?: string;
 }

@@ -1,3 +1,4 @@
+import type { GenerationSettings } from '../backends/backend.js';
 import { resizeLatent } from '../engine/resize.js';
 import type { SessionPool } from '../engine/session-pool.js';
 import type { RgbImage } from '../images/decode.js';
@@ -11,21 +12,10 @@ import { sigmaTableNamed, sigmaToTimestep } from '../schedules/sigma-table.js';
 import { encodePrompts, guidedDenoiser, vaeDecode, vaeEncode, type TileOptions } from './stages.js';
 import { crop, padToMultiple, type Planar } from './tiles.js';
 
-export interface Img2imgRequest {
+export interface Img2imgRequest extends GenerationSettings {
   readonly image: RgbImage;
-  /** Output size in pixels, multiples of 8. */
-  readonly width: number;
-  readonly height: number;
-  readonly method: string;
-  readonly scheduler: string;
-  readonly steps: number;
-  readonly denoise: number;
-  readonly fixSteps: boolean;
+  /** A native sampler's name (see NATIVE_SAMPLERS). */
   readonly sampler: string;
-  readonly cfgScale: number;
-  readonly seed: number;
-  readonly prompt: string;
-  readonly negativePrompt: string;
 }
 
 export interface Img2imgHooks {

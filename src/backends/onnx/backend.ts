@@ -121,11 +121,7 @@ export class OnnxBackend implements Backend {
       run: async (job, onProgress, signal) => {
         try {
           const image = await decodeImage(job.image);
-          const output = await runImg2img(model, this.engine, {
-            image, width: job.width, height: job.height, method: job.method, scheduler: job.scheduler, steps: job.steps,
-            denoise: job.denoise, fixSteps: job.fixSteps, sampler: job.sampler.name, cfgScale: job.cfgScale, seed: job.seed,
-            prompt: job.prompt, negativePrompt: job.negativePrompt,
-          }, this.options.tiles, {
+          const output = await runImg2img(model, this.engine, { ...job, image, sampler: job.sampler.name }, this.options.tiles, {
             onStep: (step, steps) => {
               signal.throwIfAborted();
               onProgress({ progress: step / steps, step, steps });
