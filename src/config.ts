@@ -24,6 +24,10 @@ const environmentSchema = z.object({
   ONNX_WARMUP: z.enum(['true', 'false']).default('true'),
   VAE_TILE_SIZE: z.coerce.number().int().min(8).default(96),
   VAE_TILE_OVERLAP: z.coerce.number().int().min(0).default(16),
+  API_KEYS: z.string().default(''),
+  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(0),
+  CORS_ORIGINS: z.string().default(''),
+  MAX_EVENT_LOOP_DELAY_MS: z.coerce.number().int().min(0).default(1000),
 });
 
 export const BACKEND_NAMES = ['a1111', 'onnx'] as const;
@@ -59,6 +63,11 @@ export interface Config {
   readonly onnxWarmup: boolean;
   readonly vaeTileSize: number;
   readonly vaeTileOverlap: number;
+  /** Bearer tokens; empty means no authentication. */
+  readonly apiKeys: readonly string[];
+  readonly rateLimitPerMinute: number;
+  readonly corsOrigins: readonly string[];
+  readonly maxEventLoopDelayMs: number;
 }
 
 export class ConfigError extends Error {
@@ -107,11 +116,19 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
     onnxWarmup: env.ONNX_WARMUP === 'true',
     vaeTileSize: env.VAE_TILE_SIZE,
     vaeTileOverlap: env.VAE_TILE_OVERLAP,
+    apiKeys: splitList(env.API_KEYS),
+    rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
+    corsOrigins: splitList(env.CORS_ORIGINS),
+    maxEventLoopDelayMs: env.MAX_EVENT_LOOP_DELAY_MS,
   };
 }
 
+function splitList(text: string): string[] {
+  return [...new Set(text.split(',').map((item) => item.trim()).filter((item) => item.length > 0))];
+}
+
 function parseBackends(text: string): BackendName[] {
-  const names = [...new Set(text.split(',').map((n) => n.trim().toLowerCase()).filter((n) => n.length > 0))];
+  const names = splitList(text.toLowerCase());
   for (const name of names) {
     if (!(BACKEND_NAMES as readonly string[]).includes(name)) {
       throw new ConfigError(`invalid configuration: BACKENDS: unknown backend '${name}' (allowed: ${BACKEND_NAMES.join(', ')})`);

@@ -46,7 +46,7 @@ export interface ProgressReport {
 /** A claim on one unit of a backend's capacity (one A1111 instance), held while one job runs. */
 export interface Lease {
   readonly ranOn: string;
-  run(work: UpscaleWork, onProgress: (report: ProgressReport) => void, signal: AbortSignal): Promise<UpscaleOutcome>;
+  run(work: UpscaleWork, onProgress: (report: ProgressReport) => void, signal: AbortSignal, onStage?: (stage: string, seconds: number) => void): Promise<UpscaleOutcome>;
 }
 
 export interface BackendCapabilities {

@@ -1,5 +1,5 @@
 import multipart from '@fastify/multipart';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { A1111Backend } from '../backends/a1111/backend.js';
 import type { Backend } from '../backends/backend.js';
@@ -9,6 +9,10 @@ import { SessionPool } from '../engine/session-pool.js';
 import { JobQueue } from '../jobs/queue.js';
 import { finishUpscale } from '../upscale/prepare.js';
 import { errorHandler } from './errors.js';
+import { Metrics } from './metrics.js';
+import { accessPlugin } from './plugins/access.js';
+import { metricsRoutes } from './routes/metrics.js';
+import type { JobObserver } from '../jobs/queue.js';
 import { docsPlugin } from './plugins/docs.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { healthRoutes } from './routes/health.js';
@@ -22,13 +26,16 @@ import type { Services } from './services.js';
 export interface AppOptions {
   /** Replaces the backends built from the config (tests). */
   readonly backends?: ReadonlyMap<string, Backend>;
-  readonly logger?: boolean | { level: string };
+  readonly logger?: boolean | FastifyServerOptions['logger'];
 }
+
+export const REDACTED = ['req.headers.authorization', 'req.headers["x-api-key"]', 'headers.authorization', '*.password', '*.apiKeys', 'config.a1111[*].password'];
 
 /** The whole service as a Fastify instance; `await app.ready()` probes the backends. */
 export async function buildApp(config: Config, options: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: options.logger ?? { level: config.logLevel },
+    // API keys and A1111 credentials must never reach the log.
+    logger: options.logger ?? { level: config.logLevel, redact: { paths: REDACTED, censor: '[redacted]' } },
     bodyLimit: config.maxBodyBytes,
     requestTimeout: 0,
   });
@@ -38,8 +45,15 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
 
   const engine = new SessionPool({ providers: config.executionProviders, intraOpThreads: config.onnxIntraOpThreads });
   const backends = options.backends ?? createBackends(config, engine, (message) => app.log.info(message));
-  const queue = new JobQueue(backends, { maxQueued: config.maxQueue, resultTtlMs: config.resultTtlMs, finish: finishUpscale });
-  const services: Services = { config, backends, queue, engine };
+  let queue: JobQueue | undefined;
+  const metrics = new Metrics(() => queue!, backends);
+  queue = new JobQueue(backends, { maxQueued: config.maxQueue, resultTtlMs: config.resultTtlMs, finish: finishUpscale, observer: jobObserver(metrics) });
+  const services: Services = { config, backends, queue, engine, metrics };
+
+  await accessPlugin(app, config);
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.requests.inc({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status_code: reply.statusCode });
+  });
 
   await app.register(multipart, {
     attachFieldsToBody: 'keyValues',
@@ -52,7 +66,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: config.maxBodyBytes }, (_request, body, done) => done(null, body));
   // Registered on the root instance itself so its onRoute hook sees every route.
   await docsPlugin(app);
-  for (const routes of [upscaleRoutes, jobRoutes, catalogRoutes, sigmaRoutes, latentRoutes, modelRoutes, healthRoutes]) {
+  for (const routes of [upscaleRoutes, jobRoutes, catalogRoutes, sigmaRoutes, latentRoutes, modelRoutes, healthRoutes, metricsRoutes]) {
     await app.register(async (scope) => routes(scope, services));
   }
 
@@ -78,4 +92,19 @@ function createBackends(config: Config, engine: SessionPool, log: (message: stri
       warmup: config.onnxWarmup,
       log,
     }, engine)]));
+}
+
+/** Job metrics: total time and outcome per backend, each stage's time, sampling speed. */
+function jobObserver(metrics: Metrics): JobObserver {
+  return {
+    stage: (job, stage, seconds) => metrics.jobDuration.observe({ backend: job.backend, stage }, seconds),
+    ended(job) {
+      metrics.jobs.inc({ backend: job.backend, outcome: job.state });
+      if (job.state !== 'succeeded' || job.startedAt === undefined) return;
+      const seconds = (job.finishedAt!.getTime() - job.startedAt.getTime()) / 1000;
+      metrics.jobDuration.observe({ backend: job.backend, stage: 'total' }, seconds);
+      metrics.steps.inc({ backend: job.backend }, job.steps);
+      if (seconds > 0) metrics.stepsPerSecond.set({ backend: job.backend }, job.steps / seconds);
+    },
+  };
 }

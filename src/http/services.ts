@@ -2,6 +2,7 @@ import type { Backend } from '../backends/backend.js';
 import type { Config } from '../config.js';
 import type { SessionPool } from '../engine/session-pool.js';
 import type { JobQueue } from '../jobs/queue.js';
+import type { Metrics } from './metrics.js';
 
 /** What the routes need, built once in app.ts and handed to each route plugin. */
 export interface Services {
@@ -9,4 +10,5 @@ export interface Services {
   readonly backends: ReadonlyMap<string, Backend>;
   readonly queue: JobQueue;
   readonly engine: SessionPool;
+  readonly metrics: Metrics;
 }

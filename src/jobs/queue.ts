@@ -9,6 +9,13 @@ export interface QueueOptions {
   readonly resultTtlMs: number;
   /** Turns a backend outcome into the stored result (adds the infotext to the PNG). */
   readonly finish: (job: Job, outcome: UpscaleOutcome) => JobResult;
+  /** Told when a job ends and how long each of its stages took (metrics). */
+  readonly observer?: JobObserver;
+}
+
+export interface JobObserver {
+  ended(job: Job): void;
+  stage(job: Job, stage: string, seconds: number): void;
 }
 
 /** A job that could not reach any instance goes back to the head of the queue this many times. */
@@ -33,6 +40,12 @@ export class JobQueue {
 
   get queued(): number {
     return this.waiting.length;
+  }
+
+  get running(): number {
+    let count = 0;
+    for (const job of this.jobs.values()) if (job.state === 'running') count++;
+    return count;
   }
 
   get full(): boolean {
@@ -122,7 +135,7 @@ export class JobQueue {
         if (job.state !== 'running') return;
         Object.assign(job, { progress: report.progress, step: report.step, steps: report.steps || job.steps, etaSeconds: report.etaSeconds });
         this.emit(job, { type: 'progress', ...report });
-      }, job.abort.signal);
+      }, job.abort.signal, (stage, seconds) => this.options.observer?.stage(job, stage, seconds));
       if (job.abort.signal.aborted) return this.end(job, 'cancelled');
       job.result = this.options.finish(job, outcome);
       job.progress = 1;
@@ -156,6 +169,7 @@ export class JobQueue {
     job.state = state;
     job.finishedAt = new Date();
     this.attempts.delete(job.id);
+    this.options.observer?.ended(job);
     this.emit(job, state === 'succeeded' ? { type: 'done' } : state === 'failed' ? { type: 'failed', error: job.error! } : { type: 'cancelled' });
     const timer = setTimeout(() => {
       this.jobs.delete(job.id);

@@ -21,6 +21,8 @@ export interface Img2imgRequest extends GenerationSettings {
 export interface Img2imgHooks {
   /** After each sampling step; throwing (e.g. on cancel) stops the run between steps. */
   readonly onStep?: (step: number, steps: number) => void | Promise<void>;
+  /** Seconds spent in each stage: encode (text and VAE), upscale, sampling, decode. */
+  readonly onStage?: (stage: 'encode' | 'upscale' | 'sampling' | 'decode', seconds: number) => void;
 }
 
 /** Latent cells the UNet wants per side: real SD UNets downsample three times, so 64-pixel multiples. */
@@ -35,6 +37,12 @@ export async function runImg2img(model: StableDiffusionModel, engine: SessionPoo
   const schedule = img2imgSchedule({
     scheduler: request.scheduler, steps: request.steps, denoise: request.denoise, fixSteps: request.fixSteps, sampler: request.sampler, table,
   });
+  let mark = performance.now();
+  const stageDone = (stage: 'encode' | 'upscale' | 'sampling' | 'decode'): void => {
+    const now = performance.now();
+    hooks.onStage?.(stage, (now - mark) / 1000);
+    mark = now;
+  };
   const context = await encodePrompts(model, request.prompt, request.negativePrompt);
 
   // Encode at the input size (padded to whole latent cells), as A1111 does for resize mode 3.
@@ -43,10 +51,12 @@ export async function runImg2img(model: StableDiffusionModel, engine: SessionPoo
   const cellsHigh = Math.ceil(request.image.height / VAE_FACTOR);
   const cellsWide = Math.ceil(request.image.width / VAE_FACTOR);
   const latent = crop(encoded, 0, 0, cellsHigh, cellsWide);
+  stageDone('encode');
 
   const targetHeight = request.height / VAE_FACTOR;
   const targetWidth = request.width / VAE_FACTOR;
   const upscaled = await resizeLatent(engine, latentTensor([1, 4, latent.height, latent.width], latent.data), request.method, targetHeight, targetWidth);
+  stageDone('upscale');
 
   const generator = new TorchGenerator(request.seed);
   const noise = generator.randn(4 * targetHeight * targetWidth);
@@ -63,7 +73,10 @@ export async function runImg2img(model: StableDiffusionModel, engine: SessionPoo
     onStep: (step) => hooks.onStep?.(step, steps),
   });
   const result = crop({ ...padded, data: sampled }, 0, 0, targetHeight, targetWidth);
-  return toRgb(await vaeDecode(model, result, tiles));
+  stageDone('sampling');
+  const decoded = toRgb(await vaeDecode(model, result, tiles));
+  stageDone('decode');
+  return decoded;
 }
 
 /** 8-bit RGB → [3, H, W] in [−1, 1]. */

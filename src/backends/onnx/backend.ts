@@ -118,7 +118,7 @@ export class OnnxBackend implements Backend {
     this.running++;
     return {
       ranOn: `onnx:${model.name} (${model.provider})`,
-      run: async (job, onProgress, signal) => {
+      run: async (job, onProgress, signal, onStage) => {
         try {
           const image = await decodeImage(job.image);
           const output = await runImg2img(model, this.engine, { ...job, image, sampler: job.sampler.name }, this.options.tiles, {
@@ -126,6 +126,7 @@ export class OnnxBackend implements Backend {
               signal.throwIfAborted();
               onProgress({ progress: step / steps, step, steps });
             },
+            ...(onStage ? { onStage } : {}),
           });
           return { png: encodeRgbPixels(output.width, output.height, output.pixels), seed: job.seed, ranOn: `onnx:${model.name}` };
         } finally {
