@@ -46,8 +46,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const engine = new SessionPool({ providers: config.executionProviders, intraOpThreads: config.onnxIntraOpThreads });
   const backends = options.backends ?? createBackends(config, engine, (message) => app.log.info(message));
   // The metrics read the queue lazily, at scrape time; the queue reports to the metrics.
-  const metrics = new Metrics(() => queue, backends);
-  const queue = new JobQueue(backends, { maxQueued: config.maxQueue, resultTtlMs: config.resultTtlMs, finish: finishUpscale, observer: jobObserver(metrics) });
+  const metrics: Metrics = new Metrics((): JobQueue => queue, backends);
+  const queue: JobQueue = new JobQueue(backends, { maxQueued: config.maxQueue, resultTtlMs: config.resultTtlMs, finish: finishUpscale, observer: jobObserver(metrics) });
   const services: Services = { config, backends, queue, engine, metrics };
 
   await accessPlugin(app, config);
