@@ -12,6 +12,7 @@ import { errorHandler } from './errors.js';
 import { Metrics } from './metrics.js';
 import { accessPlugin } from './plugins/access.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { pageRoutes } from './routes/page.js';
 import type { JobObserver } from '../jobs/queue.js';
 import { docsPlugin } from './plugins/docs.js';
 import { catalogRoutes } from './routes/catalog.js';
@@ -66,7 +67,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: config.maxBodyBytes }, (_request, body, done) => done(null, body));
   // Registered on the root instance itself so its onRoute hook sees every route.
   await docsPlugin(app);
-  for (const routes of [upscaleRoutes, jobRoutes, catalogRoutes, sigmaRoutes, latentRoutes, modelRoutes, healthRoutes, metricsRoutes]) {
+  for (const routes of [upscaleRoutes, jobRoutes, catalogRoutes, sigmaRoutes, latentRoutes, modelRoutes, healthRoutes, metricsRoutes, pageRoutes]) {
     await app.register(async (scope) => routes(scope, services));
   }
 

@@ -1,0 +1,89 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, stat, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import t from 'tap';
+import { loadConfig } from '../../src/config.js';
+import { buildApp } from '../../src/http/app.js';
+import { encodeRgbPng } from '../../src/images/png.js';
+import { modelsFolder } from '../helpers/models.js';
+
+// The page in a real browser (Debian's chromium, driven by playwright-core; no browser download):
+// load, upload, run, watch progress, get the result, run a grid, take a screenshot.
+const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
+
+if (!existsSync(CHROMIUM)) {
+  t.comment(`browser test skipped: no ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
+  t.pass('skipped without chromium');
+} else {
+  const root = await modelsFolder({ tiny: {} });
+  const app = await buildApp(loadConfig({ MODELS_DIR: root, LOG_LEVEL: 'silent', ONNX_WARMUP: 'false' }), { logger: false });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/`;
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  t.teardown(async () => {
+    await browser.close();
+    await app.close();
+  });
+  const artifacts = await mkdtemp(join(tmpdir(), 'latent-upscale-page-'));
+  const input = join(artifacts, 'input.png');
+  await writeFile(input, encodeRgbPng(48, 32, (x, y) => [x * 5, y * 7, 200]));
+
+  t.test('load, upload, upscale with live progress, result, grid, screenshot', async (t) => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.goto(url);
+    await page.waitForFunction(() => (document.getElementById('method') as HTMLSelectElement).options.length >= 10);
+    t.equal(await page.inputValue('#backend'), 'onnx');
+    t.equal(await page.inputValue('#method'), 'nearest-exact');
+    await page.waitForSelector('#sigmas svg polyline#sampled');
+
+    await page.setInputFiles('#file', input);
+    await page.fill('#steps', '40');
+    await page.fill('#seed', '7');
+    await page.click('#run');
+    await page.waitForFunction(() => /step \d+\/40/.test(document.querySelector('.card .status')?.textContent ?? ''));
+    const width = await page.$eval('.card .progress div', (bar) => (bar as HTMLElement).style.width);
+    t.match(width, /^\d+%$/, `progress bar moved: ${width}`);
+    await page.waitForSelector('.card img', { timeout: 60_000 });
+    t.match(await page.textContent('.card .status'), /done, seed 7/);
+    const size = await page.$eval('.card img', (img) => [(img as HTMLImageElement).naturalWidth, (img as HTMLImageElement).naturalHeight]);
+    t.same(size, [96, 64], 'the 2x result is shown');
+    t.equal(await page.getAttribute('.card a[download]', 'download'), 'upscaled-7.png');
+
+    await page.fill('#steps', '3');
+    await page.click('#runGrid');
+    await page.waitForFunction(() => document.querySelectorAll('.card img').length === 5, undefined, { timeout: 60_000 });
+    const labels = await page.$$eval('.card .label', (nodes) => nodes.map((n) => n.textContent));
+    for (const method of ['nearest-exact', 'bilinear', 'bicubic', 'bislerp']) t.ok(labels.some((l) => l?.startsWith(`method: ${method}`)), `grid cell ${method}`);
+
+    const cards = await page.$$('.card');
+    await cards[0]!.click();
+    await cards[1]!.click();
+    await page.waitForSelector('#compare.shown .slider');
+    const captions = await page.$$eval('#compare figcaption', (nodes) => nodes.map((n) => n.textContent));
+    t.equal(captions.length, 2, `side by side: ${captions.join(' | ')}`);
+    await page.click('.card .before-after');
+    await page.waitForFunction(() => document.querySelector('#compare figcaption')?.textContent === 'input');
+    await page.waitForFunction(() => {
+      const image = document.querySelector('#compare .slider > img') as HTMLImageElement | null;
+      return image !== null && image.complete && image.naturalWidth > 0;
+    });
+    const slider = await page.$('#compare .slider');
+    await slider!.scrollIntoViewIfNeeded();
+    const box = (await slider!.boundingBox())!;
+    await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2);
+    await page.mouse.move(box.x + box.width * 0.25, box.y + box.height / 2, { steps: 4 });
+    t.match(await page.$eval('#compare .slider .top', (el) => (el as HTMLElement).style.width), /^2[45]\.?\d*%$/, 'the slider follows the pointer');
+    const screenshot = join(artifacts, 'page.png');
+    await page.screenshot({ path: screenshot, fullPage: true });
+    t.ok((await stat(screenshot)).size > 10_000, `screenshot at ${screenshot}`);
+    t.same(errors, [], 'no script errors');
+  });
+}
