@@ -1,3 +1,5 @@
+/// <reference lib="dom" />
+// The page code below runs inside chromium, hence the DOM types.
 import { existsSync } from 'node:fs';
 import { mkdtemp, stat, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
