@@ -14,6 +14,7 @@ import { accessPlugin } from './plugins/access.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { pageRoutes } from './routes/page.js';
 import type { JobObserver } from '../jobs/queue.js';
+import type { JobStore } from '../jobs/store.js';
 import { docsPlugin } from './plugins/docs.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { healthRoutes } from './routes/health.js';
@@ -47,8 +48,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const engine = new SessionPool({ providers: config.executionProviders, intraOpThreads: config.onnxIntraOpThreads });
   const backends = options.backends ?? createBackends(config, engine, (message) => app.log.info(message));
   // The metrics read the queue lazily, at scrape time; the queue reports to the metrics.
-  const metrics: Metrics = new Metrics((): JobQueue => queue, backends);
-  const queue: JobQueue = new JobQueue(backends, { maxQueued: config.maxQueue, resultTtlMs: config.resultTtlMs, finish: finishUpscale, observer: jobObserver(metrics) });
+  const metrics: Metrics = new Metrics((): JobStore => queue, backends);
+  const queue: JobStore = new JobQueue(backends, { maxQueued: config.maxQueue, resultTtlMs: config.resultTtlMs, finish: finishUpscale, observer: jobObserver(metrics) });
   const services: Services = { config, backends, queue, engine, metrics };
 
   await accessPlugin(app, config);
@@ -75,7 +76,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     await Promise.all([...backends.values()].map((b) => b.start()));
   });
   app.addHook('onClose', async () => {
-    queue.close();
+    await queue.close();
     await Promise.all([...backends.values()].map((b) => b.stop()));
     await engine.release();
   });

@@ -1,6 +1,6 @@
 import client from 'prom-client';
 import type { Backend } from '../backends/backend.js';
-import type { JobQueue } from '../jobs/queue.js';
+import type { JobStore } from '../jobs/store.js';
 
 /** Every Prometheus metric of one service instance, in its own registry (so test apps do not collide). */
 export class Metrics {
@@ -14,10 +14,10 @@ export class Metrics {
   readonly steps = new client.Counter({ name: 'latent_upscale_sampling_steps_total', help: 'Sampling steps run', labelNames: ['backend'], registers: [this.registry] });
   readonly stepsPerSecond = new client.Gauge({ name: 'latent_upscale_steps_per_second', help: 'Sampling speed of the last finished job', labelNames: ['backend'], registers: [this.registry] });
 
-  constructor(queue: () => JobQueue, backends: ReadonlyMap<string, Backend>) {
+  constructor(queue: () => JobStore, backends: ReadonlyMap<string, Backend>) {
     client.collectDefaultMetrics({ register: this.registry, prefix: 'latent_upscale_' });
-    new client.Gauge({ name: 'latent_upscale_queue_depth', help: 'Jobs waiting', registers: [this.registry], collect() { this.set(queue().queued); } });
-    new client.Gauge({ name: 'latent_upscale_active_jobs', help: 'Jobs running', registers: [this.registry], collect() { this.set(queue().running); } });
+    new client.Gauge({ name: 'latent_upscale_queue_depth', help: 'Jobs waiting', registers: [this.registry], async collect() { this.set((await queue().load()).waiting); } });
+    new client.Gauge({ name: 'latent_upscale_active_jobs', help: 'Jobs running', registers: [this.registry], async collect() { this.set((await queue().load()).running); } });
     new client.Gauge({
       name: 'latent_upscale_backend_healthy', help: '1 when a backend unit (A1111 instance, ONNX model) is usable', labelNames: ['backend', 'target'], registers: [this.registry],
       collect() {

@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { Backend, UpscaleOutcome, UpscaleWork } from '../backends/backend.js';
 import { BackendError, UserError } from '../errors.js';
 import { FINISHED_STATES, type Job, type JobEvent, type JobResult } from './job.js';
+import type { JobStore } from './store.js';
 
 export interface QueueOptions {
   readonly maxQueued: number;
@@ -26,7 +27,7 @@ const MAX_ATTEMPTS = 3;
  * progress as it runs, and stays readable for `resultTtlMs` after it ends. Nothing is dropped silently:
  * a job whose instance went away is retried on another one, and every end is an event.
  */
-export class JobQueue {
+export class JobQueue implements JobStore {
   private readonly jobs = new Map<string, Job>();
   private readonly waiting: Job[] = [];
   private readonly attempts = new Map<string, number>();
@@ -38,21 +39,17 @@ export class JobQueue {
     for (const backend of backends.values()) backend.onCapacity(() => this.dispatch());
   }
 
-  get queued(): number {
-    return this.waiting.length;
+  async load(): Promise<{ waiting: number; running: number; full: boolean }> {
+    let running = 0;
+    for (const job of this.jobs.values()) if (job.state === 'running') running++;
+    return { waiting: this.waiting.length, running, full: this.full };
   }
 
-  get running(): number {
-    let count = 0;
-    for (const job of this.jobs.values()) if (job.state === 'running') count++;
-    return count;
-  }
-
-  get full(): boolean {
+  private get full(): boolean {
     return this.waiting.length >= this.options.maxQueued;
   }
 
-  submit(backendName: string, work: UpscaleWork, parameters: Record<string, unknown>): Job {
+  async submit(backendName: string, work: UpscaleWork, parameters: Record<string, unknown>): Promise<Job> {
     const backend = this.backends.get(backendName)!;
     backend.check(work);
     if (this.full) throw new BackendError(`the queue is full (${this.options.maxQueued} jobs waiting, MAX_QUEUE); retry later`, 503);
@@ -67,17 +64,17 @@ export class JobQueue {
     return job;
   }
 
-  get(id: string): Job | undefined {
+  async get(id: string): Promise<Job | undefined> {
     return this.jobs.get(id);
   }
 
-  position(job: Job): number | undefined {
+  async position(job: Job): Promise<number | undefined> {
     const index = this.waiting.indexOf(job);
     return index < 0 ? undefined : index + 1;
   }
 
   /** Cancels a queued job at once, or interrupts a running one; finished jobs are left as they are. */
-  cancel(job: Job): void {
+  async cancel(job: Job): Promise<void> {
     if (job.state === 'queued') {
       this.waiting.splice(this.waiting.indexOf(job), 1);
       this.end(job, 'cancelled');
@@ -86,14 +83,12 @@ export class JobQueue {
     }
   }
 
-  /** Calls `listener` with each event of the job until it ends; returns the unsubscribe function. */
   subscribe(job: Job, listener: (event: JobEvent) => void): () => void {
     const handler = (event: JobEvent): void => listener(event);
     this.events.on(job.id, handler);
     return () => this.events.off(job.id, handler);
   }
 
-  /** Resolves when the job has ended, whatever the end. */
   settled(job: Job): Promise<Job> {
     if (FINISHED_STATES.includes(job.state)) return Promise.resolve(job);
     return new Promise((resolve) => {
@@ -107,8 +102,8 @@ export class JobQueue {
   }
 
   /** Cancels everything and forgets it (shutdown). */
-  close(): void {
-    for (const job of [...this.jobs.values()]) this.cancel(job);
+  async close(): Promise<void> {
+    for (const job of [...this.jobs.values()]) await this.cancel(job);
     for (const timer of this.expiry.values()) clearTimeout(timer);
   }
 

@@ -6,8 +6,8 @@ export async function healthRoutes(app: FastifyInstance, services: Services): Pr
 
   app.get('/readyz', { schema: { summary: 'Ready when every backend has a reachable instance and the queue has room (503 otherwise)' } }, async (_request, reply) => {
     const backends = Object.fromEntries([...services.backends].map(([name, backend]) => [name, backend.status()]));
-    const queueFull = services.queue.full;
-    const ready = !queueFull && Object.values(backends).every((b) => b.ready);
-    return reply.code(ready ? 200 : 503).send({ ready, queue: { waiting: services.queue.queued, full: queueFull }, backends });
+    const load = await services.queue.load();
+    const ready = !load.full && Object.values(backends).every((b) => b.ready);
+    return reply.code(ready ? 200 : 503).send({ ready, queue: { waiting: load.waiting, running: load.running, full: load.full }, backends });
   });
 }

@@ -28,12 +28,12 @@ const SSE_HEARTBEAT_MS = 15_000;
 
 export async function jobRoutes(app: FastifyInstance, services: Services): Promise<void> {
   const routes = app.withTypeProvider<ZodTypeProvider>();
-  const find = (id: string): Job => {
-    const job = services.queue.get(id);
+  const find = async (id: string): Promise<Job> => {
+    const job = await services.queue.get(id);
     if (job === undefined) throw new UserError(`job ${id} not found (unknown, or finished more than RESULT_TTL_SECONDS ago)`, 404);
     return job;
   };
-  const view = (job: Job): z.output<typeof jobSchema> => jobView(job, services.queue.position(job)) as z.output<typeof jobSchema>;
+  const view = async (job: Job): Promise<z.output<typeof jobSchema>> => jobView(job, await services.queue.position(job)) as z.output<typeof jobSchema>;
 
   routes.post('/jobs', {
     schema: {
@@ -43,12 +43,12 @@ export async function jobRoutes(app: FastifyInstance, services: Services): Promi
       response: { 202: jobSchema },
     },
   }, async (request, reply) => {
-    const job = submitUpscale(services, request.body);
-    return reply.code(202).header('location', `/jobs/${job.id}`).send(view(job));
+    const job = await submitUpscale(services, request.body);
+    return reply.code(202).header('location', `/jobs/${job.id}`).send(await view(job));
   });
 
   routes.get('/jobs/:id', { schema: { summary: 'Job state, progress, step i/n, ETA and error', params: idParams, response: { 200: jobSchema } } },
-    async (request) => view(find(request.params.id)));
+    async (request) => view(await find(request.params.id)));
 
   routes.get('/jobs/:id/result', {
     schema: {
@@ -58,7 +58,7 @@ export async function jobRoutes(app: FastifyInstance, services: Services): Promi
       response: { 200: upscaleResultSchema, 409: errorSchema },
     },
   }, async (request, reply) => {
-    const job = find(request.params.id);
+    const job = await find(request.params.id);
     if (!FINISHED_STATES.includes(job.state)) {
       return reply.code(409).send({ statusCode: 409, error: 'Conflict', message: `job ${job.id} is ${job.state}; the result is ready when GET /jobs/${job.id} says succeeded` });
     }
@@ -67,9 +67,9 @@ export async function jobRoutes(app: FastifyInstance, services: Services): Promi
 
   routes.delete('/jobs/:id', { schema: { summary: 'Cancel a job (interrupts A1111 when it is running)', params: idParams, response: { 202: jobSchema } } },
     async (request, reply) => {
-      const job = find(request.params.id);
-      services.queue.cancel(job);
-      return reply.code(202).send(view(job));
+      const job = await find(request.params.id);
+      await services.queue.cancel(job);
+      return reply.code(202).send(await view(job));
     });
 
   routes.get('/jobs/:id/events', {
@@ -80,21 +80,22 @@ export async function jobRoutes(app: FastifyInstance, services: Services): Promi
       produces: ['text/event-stream'],
     },
   }, async (request, reply) => {
-    const job = find(request.params.id);
+    const job = await find(request.params.id);
+    const snapshot = await view(job);
     reply.hijack();
     const raw = reply.raw;
     raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
     const send = (type: string, data: unknown): void => void raw.write(`event: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
-    send('state', view(job));
+    send('state', snapshot);
     const terminal = (type: string): boolean => type === 'done' || type === 'failed' || type === 'cancelled';
     if (FINISHED_STATES.includes(job.state)) {
-      send(job.state === 'succeeded' ? 'done' : job.state, view(job));
+      send(job.state === 'succeeded' ? 'done' : job.state, snapshot);
       raw.end();
       return;
     }
     const heartbeat = setInterval(() => raw.write(': keep-alive\n\n'), SSE_HEARTBEAT_MS);
     const unsubscribe = services.queue.subscribe(job, (event: JobEvent) => {
-      send(event.type, event.type === 'progress' ? event : view(job));
+      send(event.type, event.type === 'progress' ? event : jobView(job, undefined));
       if (terminal(event.type)) close();
     });
     const close = (): void => {

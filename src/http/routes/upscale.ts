@@ -29,7 +29,7 @@ export function decodeImage(text: string): Uint8Array {
   return bytes;
 }
 
-export function submitUpscale(services: Services, body: z.output<typeof upscaleBodySchema>): Job {
+export function submitUpscale(services: Services, body: z.output<typeof upscaleBodySchema>): Promise<Job> {
   const prepared = prepareUpscale(decodeImage(body.image), body, [...services.backends.keys()], services.config);
   return services.queue.submit(prepared.backend, prepared.work, prepared.parameters);
 }
@@ -58,10 +58,10 @@ export async function upscaleRoutes(app: FastifyInstance, services: Services): P
       response: { 200: upscaleResultSchema.describe('With Accept: application/json; otherwise the PNG bytes.') },
     },
   }, async (request, reply) => {
-    const job = submitUpscale(services, request.body);
+    const job = await submitUpscale(services, request.body);
     // A client that gives up should not keep an A1111 busy.
     const onClose = (): void => {
-      if (!reply.sent) services.queue.cancel(job);
+      if (!reply.sent) void services.queue.cancel(job);
     };
     request.raw.on('close', onClose);
     await services.queue.settled(job);
