@@ -28,6 +28,8 @@ const environmentSchema = z.object({
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(0),
   CORS_ORIGINS: z.string().default(''),
   MAX_EVENT_LOOP_DELAY_MS: z.coerce.number().int().min(0).default(1000),
+  REDIS_URL: z.string().optional(),
+  WORKER_LOCK_SECONDS: z.coerce.number().positive().default(30),
 });
 
 export const BACKEND_NAMES = ['a1111', 'onnx'] as const;
@@ -68,6 +70,10 @@ export interface Config {
   readonly rateLimitPerMinute: number;
   readonly corsOrigins: readonly string[];
   readonly maxEventLoopDelayMs: number;
+  /** Set: jobs go through Redis (BullMQ) to `latent-upscale worker` processes instead of running here. */
+  readonly redisUrl: string | undefined;
+  /** How long a worker's claim on a job lasts without renewal; a dead worker's job is retried after it. */
+  readonly workerLockMs: number;
 }
 
 export class ConfigError extends Error {
@@ -120,6 +126,8 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
     rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
     corsOrigins: splitList(env.CORS_ORIGINS),
     maxEventLoopDelayMs: env.MAX_EVENT_LOOP_DELAY_MS,
+    redisUrl: env.REDIS_URL,
+    workerLockMs: env.WORKER_LOCK_SECONDS * 1000,
   };
 }
 

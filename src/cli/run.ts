@@ -4,9 +4,10 @@ import { methodsCommand, samplersCommand, schedulersCommand } from './commands/l
 import { makeTestModelCommand, noiseCommand, tokenizeCommand } from './commands/models.js';
 import { resizeLatentCommand } from './commands/resize-latent.js';
 import { sigmasCommand } from './commands/sigmas.js';
+import { workerCommand } from './commands/worker.js';
 
 export const COMMANDS: readonly Command[] = [
-  resizeLatentCommand, sigmasCommand, methodsCommand, schedulersCommand, samplersCommand, noiseCommand, tokenizeCommand, makeTestModelCommand,
+  resizeLatentCommand, sigmasCommand, methodsCommand, schedulersCommand, samplersCommand, noiseCommand, tokenizeCommand, makeTestModelCommand, workerCommand,
 ];
 
 function help(): string {

@@ -1,9 +1,8 @@
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
-import { A1111Backend } from '../backends/a1111/backend.js';
+import { createBackends } from '../backends/create.js';
 import type { Backend } from '../backends/backend.js';
-import { OnnxBackend } from '../backends/onnx/backend.js';
 import type { Config } from '../config.js';
 import { SessionPool } from '../engine/session-pool.js';
 import { JobQueue } from '../jobs/queue.js';
@@ -15,6 +14,8 @@ import { metricsRoutes } from './routes/metrics.js';
 import { pageRoutes } from './routes/page.js';
 import type { JobObserver } from '../jobs/queue.js';
 import type { JobStore } from '../jobs/store.js';
+import { RemoteBackend } from '../jobs/redis/remote-backend.js';
+import { RedisJobStore } from '../jobs/redis/store.js';
 import { docsPlugin } from './plugins/docs.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { healthRoutes } from './routes/health.js';
@@ -46,10 +47,16 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   app.setErrorHandler(errorHandler);
 
   const engine = new SessionPool({ providers: config.executionProviders, intraOpThreads: config.onnxIntraOpThreads });
-  const backends = options.backends ?? createBackends(config, engine, (message) => app.log.info(message));
+  // With REDIS_URL the backends run in `latent-upscale worker` processes and this node only stands in for them.
+  const redis = config.redisUrl === undefined ? undefined : new RedisJobStore({
+    redisUrl: config.redisUrl, backends: config.backends, maxQueued: config.maxQueue, resultTtlMs: config.resultTtlMs, finish: finishUpscale,
+  });
+  const backends = options.backends ?? (redis
+    ? new Map<string, Backend>(config.backends.map((name) => [name, new RemoteBackend(name, () => redis, config.healthCheckIntervalMs)]))
+    : createBackends(config, engine, (message) => app.log.info(message)));
   // The metrics read the queue lazily, at scrape time; the queue reports to the metrics.
   const metrics: Metrics = new Metrics((): JobStore => queue, backends);
-  const queue: JobStore = new JobQueue(backends, { maxQueued: config.maxQueue, resultTtlMs: config.resultTtlMs, finish: finishUpscale, observer: jobObserver(metrics) });
+  const queue: JobStore = redis ?? new JobQueue(backends, { maxQueued: config.maxQueue, resultTtlMs: config.resultTtlMs, finish: finishUpscale, observer: jobObserver(metrics) });
   const services: Services = { config, backends, queue, engine, metrics };
 
   await accessPlugin(app, config);
@@ -81,19 +88,6 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     await engine.release();
   });
   return app;
-}
-
-/** The configured backends in preference order. */
-function createBackends(config: Config, engine: SessionPool, log: (message: string) => void): Map<string, Backend> {
-  return new Map(config.backends.map((name): [string, Backend] => [name, name === 'a1111'
-    ? new A1111Backend(config)
-    : new OnnxBackend({
-      modelsDir: config.modelsDir!,
-      tiles: { tile: config.vaeTileSize, overlap: config.vaeTileOverlap },
-      concurrency: config.onnxConcurrency,
-      warmup: config.onnxWarmup,
-      log,
-    }, engine)]));
 }
 
 /** Job metrics: total time and outcome per backend, each stage's time, sampling speed. */
