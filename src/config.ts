@@ -32,6 +32,9 @@ const environmentSchema = z.object({
   WORKER_LOCK_SECONDS: z.coerce.number().positive().default(30),
 });
 
+/** Every variable loadConfig reads (the README table and the Docker files are checked against it). */
+export const ENVIRONMENT_VARIABLES: readonly string[] = Object.keys(environmentSchema.shape);
+
 export const BACKEND_NAMES = ['a1111', 'onnx'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 
