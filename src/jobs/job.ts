@@ -64,3 +64,21 @@ export function jobView(job: Job, queuePosition: number | undefined): Record<str
     parameters: job.parameters,
   };
 }
+
+/** The event that announces a job's end. */
+export function endEvent(job: Job): JobEvent {
+  return job.state === 'succeeded' ? { type: 'done' } : job.state === 'failed' ? { type: 'failed', error: job.error! } : { type: 'cancelled' };
+}
+
+/** Resolves when the job has ended, whatever the end, using a store's subscribe. */
+export function whenSettled(job: Job, subscribe: (job: Job, listener: (event: JobEvent) => void) => () => void): Promise<Job> {
+  if (FINISHED_STATES.includes(job.state)) return Promise.resolve(job);
+  return new Promise((resolve) => {
+    const unsubscribe = subscribe(job, (event) => {
+      if (event.type === 'done' || event.type === 'failed' || event.type === 'cancelled') {
+        unsubscribe();
+        resolve(job);
+      }
+    });
+  });
+}

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Backend, UpscaleOutcome, UpscaleWork } from '../backends/backend.js';
 import { BackendError, UserError } from '../errors.js';
-import { FINISHED_STATES, type Job, type JobEvent, type JobResult } from './job.js';
+import { endEvent, whenSettled, type Job, type JobEvent, type JobResult } from './job.js';
 import type { JobStore } from './store.js';
 
 export interface QueueOptions {
@@ -90,15 +90,7 @@ export class JobQueue implements JobStore {
   }
 
   settled(job: Job): Promise<Job> {
-    if (FINISHED_STATES.includes(job.state)) return Promise.resolve(job);
-    return new Promise((resolve) => {
-      const unsubscribe = this.subscribe(job, (event) => {
-        if (event.type === 'done' || event.type === 'failed' || event.type === 'cancelled') {
-          unsubscribe();
-          resolve(job);
-        }
-      });
-    });
+    return whenSettled(job, (j, listener) => this.subscribe(j, listener));
   }
 
   /** Cancels everything and forgets it (shutdown). */
@@ -165,7 +157,7 @@ export class JobQueue implements JobStore {
     job.finishedAt = new Date();
     this.attempts.delete(job.id);
     this.options.observer?.ended(job);
-    this.emit(job, state === 'succeeded' ? { type: 'done' } : state === 'failed' ? { type: 'failed', error: job.error! } : { type: 'cancelled' });
+    this.emit(job, endEvent(job));
     const timer = setTimeout(() => {
       this.jobs.delete(job.id);
       this.expiry.delete(job.id);

@@ -4,7 +4,7 @@ import { Job as BullJob, Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { UpscaleOutcome, UpscaleWork } from '../../backends/backend.js';
 import { BackendError } from '../../errors.js';
-import { FINISHED_STATES, type Job, type JobEvent, type JobResult } from '../job.js';
+import { FINISHED_STATES, endEvent, whenSettled, type Job, type JobEvent, type JobResult } from '../job.js';
 import type { JobStore } from '../store.js';
 import { CANCEL_CHANNEL, cancelledKey, decodeFailure, fromWire, outcomeFromWire, queueName, toWire, type JobData, type WireOutcome } from './wire.js';
 
@@ -108,15 +108,7 @@ export class RedisJobStore implements JobStore {
   }
 
   settled(job: Job): Promise<Job> {
-    if (FINISHED_STATES.includes(job.state)) return Promise.resolve(job);
-    return new Promise((resolve) => {
-      const unsubscribe = this.subscribe(job, (event) => {
-        if (event.type === 'done' || event.type === 'failed' || event.type === 'cancelled') {
-          unsubscribe();
-          resolve(job);
-        }
-      });
-    });
+    return whenSettled(job, (j, listener) => this.subscribe(j, listener));
   }
 
   async load(): Promise<{ waiting: number; running: number; full: boolean }> {
@@ -187,7 +179,7 @@ export class RedisJobStore implements JobStore {
   private end(job: Job, state: 'succeeded' | 'failed' | 'cancelled'): void {
     job.state = state;
     job.finishedAt = new Date();
-    this.events.emit(job.id, state === 'succeeded' ? { type: 'done' } : state === 'failed' ? { type: 'failed', error: job.error! } : { type: 'cancelled' });
+    this.events.emit(job.id, endEvent(job));
     const timer = setTimeout(() => this.mirror.delete(job.id), this.options.resultTtlMs);
     timer.unref();
   }
