@@ -55,6 +55,21 @@ if (!redisAvailable()) {
     t.equal(fakes[1 - holder]!.interruptCount, 0, 'the other was not');
   });
 
+  t.test('jobs wait in line behind busy workers; cancelling a waiting job removes it before any worker sees it', async (t) => {
+    const busy = [await submit(400, 201), await submit(400, 202)];
+    await until(async () => (await Promise.all(busy.map((j) => view(j.id)))).every((v) => v.step > 0), 20_000);
+    const waiting = [await submit(4, 203), await submit(4, 204)];
+    const positions = await Promise.all(waiting.map(async (j) => ((await api.inject({ url: `/jobs/${j.id}` })).json() as { queue_position: number | null }).queue_position));
+    t.same(positions, [1, 2], 'first come, first served');
+    const received = fakes.map((f) => f.received.length);
+    await api.inject({ method: 'DELETE', url: `/jobs/${waiting[0]!.id}` });
+    t.equal((await view(waiting[0]!.id)).state, 'cancelled');
+    for (const job of busy) await api.inject({ method: 'DELETE', url: `/jobs/${job.id}` });
+    await until(async () => (await view(waiting[1]!.id)).state === 'succeeded', 20_000);
+    t.equal(fakes[0]!.received.length + fakes[1]!.received.length, received[0]! + received[1]! + 1, 'only the job still waiting ran');
+    t.equal((await view(waiting[0]!.id)).state, 'cancelled', 'the cancelled one stays cancelled');
+  });
+
   t.test('a worker killed mid-job: its job is retried by the other worker and succeeds', async (t) => {
     const before = fakes.map((f) => f.received.length);
     const job = await submit(60, 88);

@@ -83,9 +83,10 @@ export class RedisJobStore implements JobStore {
 
   async position(job: Job): Promise<number | undefined> {
     if (job.state !== 'queued') return undefined;
+    // getWaiting lists the oldest first.
     const waiting = await this.queues.get(job.backend)!.getWaiting(0, 10_000);
     const index = waiting.findIndex((w) => w.id === job.id);
-    return index < 0 ? undefined : waiting.length - index;
+    return index < 0 ? undefined : index + 1;
   }
 
   /** A waiting job is removed at once; a running one is interrupted by whichever worker holds it. */
