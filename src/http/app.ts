@@ -50,13 +50,15 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   // With REDIS_URL the backends run in `latent-upscale worker` processes and this node only stands in for them.
   const redis = config.redisUrl === undefined ? undefined : new RedisJobStore({
     redisUrl: config.redisUrl, backends: config.backends, maxQueued: config.maxQueue, resultTtlMs: config.resultTtlMs, finish: finishUpscale,
+    observer: { ended: (job) => observer.ended(job) },
   });
   const backends = options.backends ?? (redis
     ? new Map<string, Backend>(config.backends.map((name) => [name, new RemoteBackend(name, () => redis, config.healthCheckIntervalMs)]))
     : createBackends(config, engine, (message) => app.log.info(message)));
   // The metrics read the queue lazily, at scrape time; the queue reports to the metrics.
   const metrics: Metrics = new Metrics((): JobStore => queue, backends);
-  const queue: JobStore = redis ?? new JobQueue(backends, { maxQueued: config.maxQueue, resultTtlMs: config.resultTtlMs, finish: finishUpscale, observer: jobObserver(metrics) });
+  const observer = jobObserver(metrics);
+  const queue: JobStore = redis ?? new JobQueue(backends, { maxQueued: config.maxQueue, resultTtlMs: config.resultTtlMs, finish: finishUpscale, observer });
   const services: Services = { config, backends, queue, engine, metrics };
 
   await accessPlugin(app, config);

@@ -5,6 +5,7 @@ import { Redis } from 'ioredis';
 import type { UpscaleOutcome, UpscaleWork } from '../../backends/backend.js';
 import { BackendError } from '../../errors.js';
 import { FINISHED_STATES, endEvent, whenSettled, type Job, type JobEvent, type JobResult } from '../job.js';
+import type { JobObserver } from '../queue.js';
 import type { JobStore } from '../store.js';
 import { CANCEL_CHANNEL, cancelledKey, decodeFailure, fromWire, outcomeFromWire, queueName, toWire, type JobData, type WireOutcome } from './wire.js';
 
@@ -14,6 +15,8 @@ export interface RedisStoreOptions {
   readonly maxQueued: number;
   readonly resultTtlMs: number;
   readonly finish: (job: Job, outcome: UpscaleOutcome) => JobResult;
+  /** Told when a job this node follows ends (metrics: outcome, total time, steps). */
+  readonly observer?: Pick<JobObserver, 'ended'>;
 }
 
 /**
@@ -180,6 +183,7 @@ export class RedisJobStore implements JobStore {
   private end(job: Job, state: 'succeeded' | 'failed' | 'cancelled'): void {
     job.state = state;
     job.finishedAt = new Date();
+    this.options.observer?.ended(job);
     this.events.emit(job.id, endEvent(job));
     const timer = setTimeout(() => this.mirror.delete(job.id), this.options.resultTtlMs);
     timer.unref();
