@@ -23,6 +23,7 @@ export async function startRedis(): Promise<{ url: string; stop(): Promise<void>
   const url = `redis://127.0.0.1:${port}`;
   for (let i = 0; i < 100; i++) {
     const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    client.on('error', () => undefined); // refused until the server is up: that is what the loop waits for
     const ok = await client.connect().then(() => client.ping(), () => undefined);
     client.disconnect();
     if (ok === 'PONG') break;

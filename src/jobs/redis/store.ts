@@ -34,10 +34,14 @@ export class RedisJobStore implements JobStore {
   constructor(private readonly options: RedisStoreOptions) {
     this.events.setMaxListeners(0);
     this.connection = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
+    // A lost connection shows up as rejected calls (503 to the client) and readiness going false; the
+    // connection-level error events would only repeat that on stderr while ioredis reconnects.
+    this.connection.on('error', () => undefined);
     for (const backend of options.backends) {
       const queue = new Queue(queueName(backend), { connection: this.connection });
       this.queues.set(backend, queue);
       const events = new QueueEvents(queueName(backend), { connection: { url: options.redisUrl } as never });
+      events.on('error', () => undefined);
       events.on('active', ({ jobId }) => this.update(jobId, (job) => { job.state = 'running'; job.startedAt ??= new Date(); }, () => ({ type: 'running', ranOn: 'worker' })));
       events.on('progress', ({ jobId, data }) => {
         const report = data as { progress: number; step: number; steps: number; etaSeconds?: number; ranOn?: string };
