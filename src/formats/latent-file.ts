@@ -3,7 +3,7 @@ import { extname } from 'node:path';
 import { UserError } from '../errors.js';
 import { latent, type Latent } from '../latent/tensor.js';
 import { decodeNpy, encodeNpy } from './npy.js';
-import { decodeSafetensors, encodeSafetensors, type StoredTensor } from './safetensors.js';
+import { decodeSafetensors, encodeSafetensors, type DecodedSafetensors, type StoredTensor } from './safetensors.js';
 
 /** ComfyUI's SaveLatent/LoadLatent keys: the tensor, and an empty marker meaning "already scaled". */
 export const COMFY_LATENT_KEY = 'latent_tensor';
@@ -30,7 +30,21 @@ export function formatOf(path: string): LatentFormat {
 
 export function decodeLatent(bytes: Uint8Array, format: LatentFormat, source: string = format): LatentFile {
   if (format === 'npy') return decodeNpy(bytes, source);
-  const { tensors } = decodeSafetensors(bytes, source);
+  return fromSafetensors(decodeSafetensors(bytes, source), format, source);
+}
+
+/**
+ * For bodies without a file name: .npy by its magic, otherwise safetensors, and a ComfyUI .latent when it
+ * carries the version marker. The bytes are decoded once.
+ */
+export function decodeLatentDetected(bytes: Uint8Array, source: string): { file: LatentFile; format: LatentFormat } {
+  if (bytes[0] === 0x93 && String.fromCharCode(...bytes.subarray(1, 6)) === 'NUMPY') return { file: decodeNpy(bytes, source), format: 'npy' };
+  const decoded = decodeSafetensors(bytes, source);
+  const format: LatentFormat = decoded.tensors.has(COMFY_VERSION_MARKER) ? 'latent' : 'safetensors';
+  return { file: fromSafetensors(decoded, format, source), format };
+}
+
+function fromSafetensors({ tensors }: DecodedSafetensors, format: Exclude<LatentFormat, 'npy'>, source: string): LatentFile {
   const [name, tensor] = pickLatentTensor(tensors, source);
   const legacyComfy = format === 'latent' && !tensors.has(COMFY_VERSION_MARKER);
   const data = legacyComfy ? tensor.data.map((v) => v * LEGACY_COMFY_LATENT_SCALE) : tensor.data;

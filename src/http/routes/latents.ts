@@ -3,8 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { resizeLatent } from '../../engine/resize.js';
 import { UserError } from '../../errors.js';
-import { COMFY_VERSION_MARKER, decodeLatent, encodeLatent, type LatentFormat } from '../../formats/latent-file.js';
-import { decodeSafetensors } from '../../formats/safetensors.js';
+import { decodeLatentDetected, encodeLatent } from '../../formats/latent-file.js';
 import { latentTargetSize } from '../../latent/target-size.js';
 import type { Services } from '../services.js';
 
@@ -14,13 +13,6 @@ const resizeQuery = z.object({
   height: z.coerce.number().int().optional().describe('Target height in latent cells'),
   scale: z.coerce.number().positive().optional().describe('Factor; sizes round like ComfyUI LatentUpscaleBy (halves to even)'),
 });
-
-/** .npy starts with \x93NUMPY; otherwise safetensors, and a ComfyUI .latent when it has the version marker. */
-function detectFormat(bytes: Uint8Array): LatentFormat {
-  if (bytes[0] === 0x93 && String.fromCharCode(...bytes.subarray(1, 6)) === 'NUMPY') return 'npy';
-  const { tensors } = decodeSafetensors(bytes, 'body');
-  return tensors.has(COMFY_VERSION_MARKER) ? 'latent' : 'safetensors';
-}
 
 export async function latentRoutes(app: FastifyInstance, services: Services): Promise<void> {
   app.withTypeProvider<ZodTypeProvider>().post('/latents/resize', {
@@ -35,8 +27,7 @@ export async function latentRoutes(app: FastifyInstance, services: Services): Pr
     if (!(body instanceof Uint8Array) || body.length === 0) {
       throw new UserError('send the latent file as the request body with Content-Type: application/octet-stream', 415);
     }
-    const format = detectFormat(body);
-    const file = decodeLatent(body, format, 'body');
+    const { file, format } = decodeLatentDetected(body, 'body');
     const [, , height, width] = file.latent.shape;
     const target = latentTargetSize({ height, width }, request.query);
     const result = await resizeLatent(services.engine, file.latent, request.query.method, target.height, target.width);
