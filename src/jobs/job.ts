@@ -70,12 +70,16 @@ export function endEvent(job: Job): JobEvent {
   return job.state === 'succeeded' ? { type: 'done' } : job.state === 'failed' ? { type: 'failed', error: job.error! } : { type: 'cancelled' };
 }
 
+export function isEndEvent(event: JobEvent): boolean {
+  return event.type === 'done' || event.type === 'failed' || event.type === 'cancelled';
+}
+
 /** Resolves when the job has ended, whatever the end, using a store's subscribe. */
 export function whenSettled(job: Job, subscribe: (job: Job, listener: (event: JobEvent) => void) => () => void): Promise<Job> {
   if (FINISHED_STATES.includes(job.state)) return Promise.resolve(job);
   return new Promise((resolve) => {
     const unsubscribe = subscribe(job, (event) => {
-      if (event.type === 'done' || event.type === 'failed' || event.type === 'cancelled') {
+      if (isEndEvent(event)) {
         unsubscribe();
         resolve(job);
       }

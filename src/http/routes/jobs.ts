@@ -2,7 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { UserError } from '../../errors.js';
-import { FINISHED_STATES, jobView, type Job, type JobEvent } from '../../jobs/job.js';
+import { FINISHED_STATES, isEndEvent, jobView, type Job, type JobEvent } from '../../jobs/job.js';
+import { errorBody } from '../errors.js';
 import type { Services } from '../services.js';
 import { errorSchema, sendResult, submitUpscale, upscaleBodySchema, upscaleResultSchema } from './upscale.js';
 
@@ -60,7 +61,7 @@ export async function jobRoutes(app: FastifyInstance, services: Services): Promi
   }, async (request, reply) => {
     const job = await find(request.params.id);
     if (!FINISHED_STATES.includes(job.state)) {
-      return reply.code(409).send({ statusCode: 409, error: 'Conflict', message: `job ${job.id} is ${job.state}; the result is ready when GET /jobs/${job.id} says succeeded` });
+      return reply.code(409).send(errorBody(409, `job ${job.id} is ${job.state}; the result is ready when GET /jobs/${job.id} says succeeded`));
     }
     return sendResult(job, request, reply);
   });
@@ -87,7 +88,6 @@ export async function jobRoutes(app: FastifyInstance, services: Services): Promi
     raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
     const send = (type: string, data: unknown): void => void raw.write(`event: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
     send('state', snapshot);
-    const terminal = (type: string): boolean => type === 'done' || type === 'failed' || type === 'cancelled';
     if (FINISHED_STATES.includes(job.state)) {
       send(job.state === 'succeeded' ? 'done' : job.state, snapshot);
       raw.end();
@@ -96,7 +96,7 @@ export async function jobRoutes(app: FastifyInstance, services: Services): Promi
     const heartbeat = setInterval(() => raw.write(': keep-alive\n\n'), SSE_HEARTBEAT_MS);
     const unsubscribe = services.queue.subscribe(job, (event: JobEvent) => {
       send(event.type, event.type === 'progress' ? event : jobView(job, undefined));
-      if (terminal(event.type)) close();
+      if (isEndEvent(event)) close();
     });
     const close = (): void => {
       clearInterval(heartbeat);

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { UserError } from '../../errors.js';
 import type { Job } from '../../jobs/job.js';
 import { prepareUpscale } from '../../upscale/prepare.js';
+import { errorBody } from '../errors.js';
 import { upscaleParametersSchema } from '../../upscale/parameters.js';
 import type { Services } from '../services.js';
 
@@ -41,7 +42,7 @@ export function wantsJson(request: FastifyRequest): boolean {
 /** A finished job's result: the PNG by default, JSON with base64 images when the client asks for JSON. */
 export function sendResult(job: Job, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   if (job.state === 'failed') return reply.code(job.error!.status).send({ statusCode: job.error!.status, error: 'Job failed', message: job.error!.message });
-  if (job.state === 'cancelled') return reply.code(409).send({ statusCode: 409, error: 'Conflict', message: `job ${job.id} was cancelled` });
+  if (job.state === 'cancelled') return reply.code(409).send(errorBody(409, `job ${job.id} was cancelled`));
   const result = job.result!;
   if (wantsJson(request)) return reply.send({ images: [Buffer.from(result.png).toString('base64')], parameters: result.parameters });
   return reply.header('content-type', 'image/png').header('x-seed', String(result.seed)).send(Buffer.from(result.png));
