@@ -11,7 +11,8 @@ export const MAX_LATENT_SIDE = 8192;
 /** Upper bound on elements in one latent (4 GiB of float32 would not fit a Float32Array anyway). */
 export const MAX_LATENT_ELEMENTS = 2 ** 30;
 
-export function latent(shape: readonly number[], data: Float32Array): Latent {
+/** A checked NCHW shape: four positive integers. */
+export function latentShape(shape: readonly number[]): Latent['shape'] {
   if (shape.length !== 4) {
     throw new UserError(`latent must be 4-D (batch, channels, height, width); got ${shape.length}-D shape [${shape.join(', ')}]`);
   }
@@ -21,6 +22,11 @@ export function latent(shape: readonly number[], data: Float32Array): Latent {
       throw new UserError(`latent ${name} must be a positive integer; got ${value}`);
     }
   }
+  return [batch, channels, height, width];
+}
+
+export function latent(shape: readonly number[], data: Float32Array): Latent {
+  const [batch, channels, height, width] = latentShape(shape);
   const count = batch * channels * height * width;
   if (data.length !== count) {
     throw new UserError(`latent data holds ${data.length} values but shape [${shape.join(', ')}] needs ${count}`);

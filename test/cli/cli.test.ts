@@ -121,6 +121,7 @@ t.test('noise writes torch.randn for the seed; tokenize prints 77 ids; make-test
   t.same(values, [1.541, -0.2934, -2.1788, 0.5684], 'torch.manual_seed(0); torch.randn(1, 4, 1, 1)');
   assertUserError(t, await runCli(['noise', '--seed=-1', '--shape', '1,4,8,8', noisePath]), /--seed must be a non-negative integer/);
   assertUserError(t, await runCli(['noise', '--seed', '1', '--shape', '4,8,8', noisePath]), /latent must be 4-D/);
+  assertUserError(t, await runCli(['noise', '--seed', '1', '--shape', '1,4,16384,16384', noisePath]), /--shape \[1, 4, 16384, 16384\] has 1073741824 values; the limit is 268435456/);
 
   const modelDir = join(dir, 'model');
   const made = await runCli(['make-test-model', modelDir, '--fp16', '--vae-parameters', '--timestep', 'int64', '--external-data']);

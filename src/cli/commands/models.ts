@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { UserError } from '../../errors.js';
 import { encodeNpy } from '../../formats/npy.js';
-import { latent } from '../../latent/tensor.js';
+import { latent, latentShape } from '../../latent/tensor.js';
 import { writeTestModel } from '../../models/test-model.js';
 import { TorchGenerator } from '../../random/torch-generator.js';
 import { ClipTokenizer, byteVocabulary, vocabularyFromBpe } from '../../text/clip-tokenizer.js';
@@ -57,6 +57,9 @@ export const makeTestModelCommand: Command = {
   },
 };
 
+/** 1 GiB of float32: far past any latent, and what one .npy write comfortably holds. */
+const MAX_NOISE_VALUES = 2 ** 28;
+
 export const noiseCommand: Command = {
   name: 'noise',
   usage: 'noise --seed S --shape B,C,H,W OUT.npy',
@@ -65,9 +68,10 @@ export const noiseCommand: Command = {
   async run(args, io) {
     const { values, positionals } = parseCommandArgs(args, { seed: { type: 'string' }, shape: { type: 'string' } }, ['OUT.npy']);
     if (values.seed === undefined || !/^\d+$/.test(values.seed)) throw new UserError(`--seed must be a non-negative integer; got '${values.seed ?? ''}'`);
-    const shape = (values.shape ?? '').split(',').map((s) => Number(s.trim()));
+    const shape = latentShape((values.shape ?? '').split(',').map((s) => Number(s.trim())));
     const count = shape.reduce((a, b) => a * b, 1);
-    const noise = new TorchGenerator(BigInt(values.seed)).randn(Number.isFinite(count) && count > 0 && count <= 2 ** 28 ? count : 0);
+    if (count > MAX_NOISE_VALUES) throw new UserError(`--shape [${shape.join(', ')}] has ${count} values; the limit is ${MAX_NOISE_VALUES}`);
+    const noise = new TorchGenerator(BigInt(values.seed)).randn(count);
     await writeFile(positionals[0]!, encodeNpy(latent(shape, noise)));
     io.stderr(`wrote torch.randn([${shape.join(', ')}]) for seed ${values.seed} to ${positionals[0]}`);
   },
