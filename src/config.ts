@@ -9,6 +9,8 @@ const environmentSchema = z.object({
   A1111_URLS: z.string().default('http://127.0.0.1:7860'),
   A1111_TIMEOUT_SECONDS: z.coerce.number().positive().default(600),
   A1111_PROBE_TIMEOUT_SECONDS: z.coerce.number().positive().default(10),
+  A1111_STALL_SECONDS: z.coerce.number().positive().default(120),
+  A1111_MAX_FAILURES: z.coerce.number().int().min(1).default(3),
   HEALTH_CHECK_INTERVAL_SECONDS: z.coerce.number().positive().default(15),
   PROGRESS_INTERVAL_MS: z.coerce.number().int().min(50).default(500),
   MAX_QUEUE: z.coerce.number().int().min(1).default(100),
@@ -29,7 +31,9 @@ const environmentSchema = z.object({
   CORS_ORIGINS: z.string().default(''),
   MAX_EVENT_LOOP_DELAY_MS: z.coerce.number().int().min(0).default(1000),
   REDIS_URL: z.string().optional(),
+  REDIS_TIMEOUT_MS: z.coerce.number().int().min(50).default(2000),
   WORKER_LOCK_SECONDS: z.coerce.number().positive().default(30),
+  WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
 });
 
 /** Every variable loadConfig reads (the README table and the Docker files are checked against it). */
@@ -52,6 +56,10 @@ export interface Config {
   readonly a1111: readonly A1111Endpoint[];
   readonly a1111TimeoutMs: number;
   readonly a1111ProbeTimeoutMs: number;
+  /** A job whose A1111 step has not moved for this long is interrupted and moved to another instance. */
+  readonly a1111StallMs: number;
+  /** Failed jobs in a row that take an instance out of service for a while. */
+  readonly a1111MaxFailures: number;
   readonly healthCheckIntervalMs: number;
   readonly progressIntervalMs: number;
   readonly maxQueue: number;
@@ -75,8 +83,12 @@ export interface Config {
   readonly maxEventLoopDelayMs: number;
   /** Set: jobs go through Redis (BullMQ) to `latent-upscale worker` processes instead of running here. */
   readonly redisUrl: string | undefined;
+  /** Longest wait for one Redis exchange in a request; past it the request answers 503. */
+  readonly redisTimeoutMs: number;
   /** How long a worker's claim on a job lasts without renewal; a dead worker's job is retried after it. */
   readonly workerLockMs: number;
+  /** A worker serves its own /metrics here when set. */
+  readonly workerMetricsPort: number | undefined;
 }
 
 export class ConfigError extends Error {
@@ -110,6 +122,8 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
     a1111: parseA1111Urls(env.A1111_URLS),
     a1111TimeoutMs: env.A1111_TIMEOUT_SECONDS * 1000,
     a1111ProbeTimeoutMs: env.A1111_PROBE_TIMEOUT_SECONDS * 1000,
+    a1111StallMs: env.A1111_STALL_SECONDS * 1000,
+    a1111MaxFailures: env.A1111_MAX_FAILURES,
     healthCheckIntervalMs: env.HEALTH_CHECK_INTERVAL_SECONDS * 1000,
     progressIntervalMs: env.PROGRESS_INTERVAL_MS,
     maxQueue: env.MAX_QUEUE,
@@ -130,7 +144,9 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
     corsOrigins: splitList(env.CORS_ORIGINS),
     maxEventLoopDelayMs: env.MAX_EVENT_LOOP_DELAY_MS,
     redisUrl: env.REDIS_URL,
+    redisTimeoutMs: env.REDIS_TIMEOUT_MS,
     workerLockMs: env.WORKER_LOCK_SECONDS * 1000,
+    workerMetricsPort: env.WORKER_METRICS_PORT,
   };
 }
 

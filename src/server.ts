@@ -12,9 +12,14 @@ try {
 }
 
 const app = await buildApp(config);
-closeWithGrace({ delay: 10_000 }, async ({ err }) => {
+// Within this, jobs running here are interrupted and failed and every open event stream is ended (see
+// the preClose hook); past it the process exits non-zero rather than hang on a dependency.
+closeWithGrace({ delay: 4500 }, async ({ err, signal }) => {
   if (err) app.log.error({ err }, 'shutting down after an error');
+  else app.log.info(`${signal ?? 'close'}: shutting down`);
   await app.close();
 });
 await app.listen({ port: config.port, host: config.host });
-app.log.info(`A1111 instances: ${config.a1111.map((a) => a.url).join(', ')}; docs at /docs`);
+const where = config.redisUrl === undefined ? 'jobs run in this process' : 'jobs go through Redis to workers';
+const a1111 = config.backends.includes('a1111') && config.redisUrl === undefined ? `; A1111 instances: ${config.a1111.map((a) => a.url).join(', ')}` : '';
+app.log.info(`backends: ${config.backends.join(', ')}; ${where}${a1111}; docs at /docs`);

@@ -1,5 +1,6 @@
 import type { ImageInfo } from '../images/sniff.js';
 import type { SamplerInfo } from '../samplers/catalog.js';
+import type { A1111Mode } from './a1111/payload.js';
 
 /** The generation settings every backend honours, with defaults filled in and names resolved. */
 export interface GenerationSettings {
@@ -28,6 +29,9 @@ export interface UpscaleWork extends GenerationSettings {
   readonly model?: string;
 }
 
+/** The work without its image: all that admission rules and queues need to judge it. */
+export type WorkSpec = Omit<UpscaleWork, 'image'>;
+
 export interface UpscaleOutcome {
   /** PNG bytes as the backend returned them; the service adds the infotext. */
   readonly png: Uint8Array;
@@ -45,32 +49,56 @@ export interface ProgressReport {
 
 /** A claim on one unit of a backend's capacity (one A1111 instance), held while one job runs. */
 export interface Lease {
+  /** The unit's name; a job that failed on it avoids it when it is retried. */
   readonly ranOn: string;
   run(work: UpscaleWork, onProgress: (report: ProgressReport) => void, signal: AbortSignal, onStage?: (stage: string, seconds: number) => void): Promise<UpscaleOutcome>;
 }
 
-export interface BackendCapabilities {
-  readonly methods: readonly string[];
-  readonly schedulers: readonly string[];
-  readonly samplers: readonly string[];
+export interface ModelView {
+  readonly name: string;
+  readonly provider: string;
+  readonly precision: string;
+  readonly timestep_type: string;
+  readonly vae_encoder_output: string;
+  readonly hidden_size: number | null;
 }
 
-export interface BackendStatus {
-  readonly ready: boolean;
-  readonly detail: readonly { readonly target: string; readonly healthy: boolean; readonly busy: boolean; readonly mode?: string; readonly error?: string }[];
+/** One unit of a backend (an A1111 instance, an ONNX model) as data: what /readyz shows and admission reads. */
+export interface UnitSnapshot {
+  readonly target: string;
+  readonly healthy: boolean;
+  /** No free slot right now. */
+  readonly busy: boolean;
+  readonly mode?: string;
+  readonly error?: string;
+  /** Redis mode: the worker process this unit belongs to. */
+  readonly worker?: string;
+  /** A1111 instances: how the instance can upscale, from its last probe. */
+  readonly a1111?: A1111Mode;
 }
 
+/**
+ * What a backend can do now, as plain JSON: the same shape whether it describes backends in this process
+ * or the merged heartbeats of every live worker (Redis mode), so one set of rules judges both.
+ */
+export interface BackendSnapshot {
+  readonly backend: string;
+  readonly units: readonly UnitSnapshot[];
+  readonly models: readonly ModelView[];
+  /** Model folders that failed to load, and why. */
+  readonly modelErrors: readonly { readonly name: string; readonly error: string }[];
+}
+
+/** A backend that runs jobs in this process. What it can do is its snapshot; running is acquire + run. */
 export interface Backend {
   readonly name: string;
-  /** What at least one healthy unit supports right now. */
-  capabilities(): BackendCapabilities;
-  status(): BackendStatus;
-  /** Throws a UserError when no unit of this backend can ever run the work (e.g. a method stock A1111 lacks). */
-  check(work: UpscaleWork): void;
-  /** A free unit able to run the work, or undefined when all such units are busy or down. */
-  acquire(work: UpscaleWork): Lease | undefined;
-  /** Called whenever a unit frees up or recovers, so the queue can dispatch again. */
-  onCapacity(listener: () => void): void;
+  /** Jobs it can run at once when every unit is healthy (a worker takes this many from Redis). */
+  readonly slots: number;
+  snapshot(): BackendSnapshot;
+  /** A free healthy unit able to run the work and not among `avoid`, or undefined when none is free now. */
+  acquire(work: UpscaleWork, avoid?: ReadonlySet<string>): Lease | undefined;
+  /** Called whenever a unit frees up, recovers or goes down, so queues can dispatch or give up. */
+  onChange(listener: () => void): void;
   start(): Promise<void>;
   stop(): Promise<void>;
 }

@@ -1,34 +1,22 @@
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
-import { createBackends } from '../backends/create.js';
-import type { Backend } from '../backends/backend.js';
 import type { Config } from '../config.js';
-import { SessionPool } from '../engine/session-pool.js';
-import { JobQueue } from '../jobs/queue.js';
-import { finishUpscale } from '../upscale/prepare.js';
+import { createApiRuntime } from '../setup.js';
 import { errorHandler } from './errors.js';
-import { Metrics } from './metrics.js';
 import { accessPlugin } from './plugins/access.js';
-import { metricsRoutes } from './routes/metrics.js';
-import { pageRoutes } from './routes/page.js';
-import type { JobObserver } from '../jobs/queue.js';
-import type { JobStore } from '../jobs/store.js';
-import { RemoteBackend } from '../jobs/redis/remote-backend.js';
-import { RedisJobStore } from '../jobs/redis/store.js';
 import { docsPlugin } from './plugins/docs.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { latentRoutes } from './routes/latents.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { modelRoutes } from './routes/models.js';
+import { pageRoutes } from './routes/page.js';
 import { sigmaRoutes } from './routes/sigmas.js';
 import { upscaleRoutes } from './routes/upscale.js';
-import type { Services } from './services.js';
 
 export interface AppOptions {
-  /** Replaces the backends built from the config (tests). */
-  readonly backends?: ReadonlyMap<string, Backend>;
   readonly logger?: boolean | FastifyServerOptions['logger'];
 }
 
@@ -46,24 +34,11 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(errorHandler);
 
-  const engine = new SessionPool({ providers: config.executionProviders, intraOpThreads: config.onnxIntraOpThreads });
-  // With REDIS_URL the backends run in `latent-upscale worker` processes and this node only stands in for them.
-  const redis = config.redisUrl === undefined ? undefined : new RedisJobStore({
-    redisUrl: config.redisUrl, backends: config.backends, maxQueued: config.maxQueue, resultTtlMs: config.resultTtlMs, finish: finishUpscale,
-    observer: { ended: (job) => observer.ended(job) },
-  });
-  const backends = options.backends ?? (redis
-    ? new Map<string, Backend>(config.backends.map((name) => [name, new RemoteBackend(name, () => redis, config.healthCheckIntervalMs)]))
-    : createBackends(config, engine, (message) => app.log.info(message)));
-  // The metrics read the queue lazily, at scrape time; the queue reports to the metrics.
-  const metrics: Metrics = new Metrics((): JobStore => queue, backends);
-  const observer = jobObserver(metrics);
-  const queue: JobStore = redis ?? new JobQueue(backends, { maxQueued: config.maxQueue, resultTtlMs: config.resultTtlMs, finish: finishUpscale, observer });
-  const services: Services = { config, backends, queue, engine, metrics };
+  const services = createApiRuntime(config, (message) => app.log.info(message));
 
   await accessPlugin(app, config);
   app.addHook('onResponse', async (request, reply) => {
-    metrics.requests.inc({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status_code: reply.statusCode });
+    services.metrics.requests.inc({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status_code: reply.statusCode });
   });
 
   await app.register(multipart, {
@@ -81,28 +56,10 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     await app.register(async (scope) => routes(scope, services));
   }
 
-  app.addHook('onReady', async () => {
-    await Promise.all([...backends.values()].map((b) => b.start()));
-  });
-  app.addHook('onClose', async () => {
-    await queue.close();
-    await Promise.all([...backends.values()].map((b) => b.stop()));
-    await engine.release();
-  });
+  app.addHook('onReady', () => services.start());
+  // Before the server stops accepting: jobs end and every event stream gets its last event, so open
+  // streams do not hold the shutdown open.
+  app.addHook('preClose', () => services.shutdown());
+  app.addHook('onClose', () => services.close());
   return app;
-}
-
-/** Job metrics: total time and outcome per backend, each stage's time, sampling speed. */
-function jobObserver(metrics: Metrics): JobObserver {
-  return {
-    stage: (job, stage, seconds) => metrics.jobDuration.observe({ backend: job.backend, stage }, seconds),
-    ended(job) {
-      metrics.jobs.inc({ backend: job.backend, outcome: job.state });
-      if (job.state !== 'succeeded' || job.startedAt === undefined) return;
-      const seconds = (job.finishedAt!.getTime() - job.startedAt.getTime()) / 1000;
-      metrics.jobDuration.observe({ backend: job.backend, stage: 'total' }, seconds);
-      metrics.steps.inc({ backend: job.backend }, job.steps);
-      if (seconds > 0) metrics.stepsPerSecond.set({ backend: job.backend }, job.steps / seconds);
-    },
-  };
 }

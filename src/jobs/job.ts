@@ -1,7 +1,10 @@
-import type { UpscaleWork } from '../backends/backend.js';
+import type { ProgressReport, UpscaleWork } from '../backends/backend.js';
 
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 export const FINISHED_STATES: readonly JobState[] = ['succeeded', 'failed', 'cancelled'];
+export type EndState = 'succeeded' | 'failed' | 'cancelled';
+
+export const isFinished = (state: JobState): state is EndState => FINISHED_STATES.includes(state);
 
 export interface JobResult {
   readonly png: Uint8Array;
@@ -16,37 +19,46 @@ export interface JobError {
   readonly message: string;
 }
 
-export type JobEvent =
-  | { readonly type: 'queued'; readonly position: number }
-  | { readonly type: 'running'; readonly ranOn: string }
-  | { readonly type: 'progress'; readonly progress: number; readonly step: number; readonly steps: number; readonly etaSeconds?: number }
-  | { readonly type: 'done' }
-  | { readonly type: 'failed'; readonly error: JobError }
-  | { readonly type: 'cancelled' };
-
-export interface Job {
+/** What a job is, apart from its input and result bytes: small, the same in memory and in Redis. */
+export interface JobRecord {
   readonly id: string;
   readonly backend: string;
-  readonly work: UpscaleWork;
   /** What the caller asked for and what was filled in (size rounding, seed), echoed in responses. */
   readonly parameters: Record<string, unknown>;
   readonly createdAt: Date;
-  state: JobState;
-  startedAt?: Date;
-  finishedAt?: Date;
-  progress: number;
-  step: number;
-  steps: number;
-  etaSeconds?: number;
-  ranOn?: string;
-  result?: JobResult;
-  error?: JobError;
-  /** Aborts the backend call when the job is cancelled while running. */
-  readonly abort: AbortController;
+  readonly state: JobState;
+  readonly startedAt?: Date;
+  readonly finishedAt?: Date;
+  readonly progress: number;
+  readonly step: number;
+  readonly steps: number;
+  readonly etaSeconds?: number;
+  readonly ranOn?: string;
+  readonly error?: JobError;
+}
+
+/** A job as handed to a transport: its record and the work to run. */
+export interface NewJob {
+  readonly record: JobRecord;
+  readonly work: UpscaleWork;
+}
+
+export type JobEvent =
+  | { readonly type: 'queued'; readonly position: number | null }
+  | { readonly type: 'running'; readonly ranOn: string | null }
+  | ({ readonly type: 'progress' } & ProgressReport)
+  | { readonly type: 'done' }
+  | { readonly type: 'failed'; readonly error: JobError }
+  | { readonly type: 'cancelled' }
+  /** This API node is shutting down; the job itself goes on where it runs (Redis mode). */
+  | { readonly type: 'closing'; readonly message: string };
+
+export function newRecord(id: string, backend: string, work: UpscaleWork, parameters: Record<string, unknown>, createdAt = new Date()): JobRecord {
+  return { id, backend, parameters, createdAt, state: 'queued', progress: 0, step: 0, steps: work.steps };
 }
 
 /** The public view of a job (GET /jobs/:id). */
-export function jobView(job: Job, queuePosition: number | undefined): Record<string, unknown> {
+export function jobView(job: JobRecord, queuePosition: number | undefined): Record<string, unknown> {
   return {
     id: job.id,
     state: job.state,
@@ -66,7 +78,7 @@ export function jobView(job: Job, queuePosition: number | undefined): Record<str
 }
 
 /** The event that announces a job's end. */
-export function endEvent(job: Job): JobEvent {
+export function endEvent(job: JobRecord): JobEvent {
   return job.state === 'succeeded' ? { type: 'done' } : job.state === 'failed' ? { type: 'failed', error: job.error! } : { type: 'cancelled' };
 }
 
@@ -74,15 +86,21 @@ export function isEndEvent(event: JobEvent): boolean {
   return event.type === 'done' || event.type === 'failed' || event.type === 'cancelled';
 }
 
-/** Resolves when the job has ended, whatever the end, using a store's subscribe. */
-export function whenSettled(job: Job, subscribe: (job: Job, listener: (event: JobEvent) => void) => () => void): Promise<Job> {
-  if (FINISHED_STATES.includes(job.state)) return Promise.resolve(job);
-  return new Promise((resolve) => {
-    const unsubscribe = subscribe(job, (event) => {
-      if (isEndEvent(event)) {
-        unsubscribe();
-        resolve(job);
-      }
-    });
-  });
+/**
+ * The events that lead from one reading of a job to the next. Followers see jobs through successive
+ * readings (Redis may drop a notice; several changes may fall between two readings), so events are
+ * derived from what changed rather than relayed.
+ */
+export function eventsBetween(before: JobRecord, after: JobRecord): JobEvent[] {
+  const events: JobEvent[] = [];
+  if (after.state !== before.state || after.ranOn !== before.ranOn) {
+    if (after.state === 'queued') events.push({ type: 'queued', position: null });
+    if (after.state === 'running') events.push({ type: 'running', ranOn: after.ranOn ?? null });
+  }
+  const moved = after.step !== before.step || after.progress !== before.progress || after.steps !== before.steps;
+  if (after.state === 'running' && moved) {
+    events.push({ type: 'progress', progress: after.progress, step: after.step, steps: after.steps, ...(after.etaSeconds !== undefined ? { etaSeconds: after.etaSeconds } : {}) });
+  }
+  if (isFinished(after.state) && after.state !== before.state) events.push(endEvent(after));
+  return events;
 }

@@ -4,7 +4,7 @@ import { UserError, unknownName } from '../errors.js';
 import { sniffImage } from '../images/sniff.js';
 import { setPngText } from '../images/png.js';
 import { upscaleMethod } from '../interpolation/methods.js';
-import type { Job, JobResult } from '../jobs/job.js';
+import type { JobRecord, JobResult } from '../jobs/job.js';
 import { samplerNamed } from '../samplers/catalog.js';
 import { resolveScheduler } from '../schedules/img2img-steps.js';
 import { schedulerNamed } from '../schedules/schedulers.js';
@@ -60,8 +60,7 @@ export function prepareUpscale(image: Uint8Array, request: UpscaleParameters, ba
 }
 
 /** The stored result: the backend's PNG with our generation parameters as A1111 infotext. */
-export function finishUpscale(job: Job, outcome: UpscaleOutcome): JobResult {
-  const { work } = job;
+export function finishUpscale(job: JobRecord, work: UpscaleWork, outcome: UpscaleOutcome): JobResult {
   const parameters = { ...job.parameters, seed: outcome.seed, ran_on: outcome.ranOn };
   const text = infotext({
     prompt: work.prompt,

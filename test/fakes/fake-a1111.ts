@@ -5,16 +5,45 @@ import { encodeRgbPng, setPngText } from '../../src/images/png.js';
 // A stand-in for AUTOMATIC1111 v1.10's /sdapi/v1 API, following a1111-and-extension.md §3: field
 // defaults, 404 without init_images, 422 for unknown scripts, 401 under --api-auth, one generation at a
 // time (queue_lock), /progress while sampling, /interrupt ending sampling early, PNG of the requested size.
+// `behaviour` injects faults at runtime; with `control` the same port serves /__fake/behaviour and
+// /__fake/state, so a fake in its own process (fake-a1111-main.ts) can be steered by tests.
 
-export interface FakeA1111Options {
+/** Faults that can be switched at any time; all but `stepDelayMs` concern POST /sdapi/v1/img2img only. */
+export interface FakeBehaviour {
+  /** Every img2img answers this status and body; probes (scripts, schedulers, progress) stay healthy. */
+  failAlways: { status: number; body: unknown } | undefined;
+  /** Sampling stops advancing and ignores /interrupt, holding the queue and the request open (a hung A1111); lifting it resumes. */
+  hang: boolean;
+  /** img2img answers 200 with a non-JSON body, or with JSON whose image is not an image. */
+  garbage: 'not-json' | 'bad-image' | undefined;
+  /** Time per sampling step. */
+  stepDelayMs: number;
+  /** The process entry exits when sampling reaches this step (a crash mid-job); in-process it does nothing, see `onStep`. */
+  exitAfterSteps: number | undefined;
+}
+
+/** What /__fake/state reports. */
+export interface FakeState {
+  readonly received: number;
+  readonly seeds: number[];
+  readonly interrupts: number;
+  readonly maxConcurrent: number;
+  /** The img2img bodies in order, each init image replaced by its length. */
+  readonly payloads: Record<string, unknown>[];
+}
+
+const BEHAVIOUR_DEFAULTS: FakeBehaviour = { failAlways: undefined, hang: false, garbage: undefined, stepDelayMs: 2, exitAfterSteps: undefined };
+
+/** Options also set the initial behaviour. */
+export interface FakeA1111Options extends Readonly<Partial<FakeBehaviour>> {
   /** Advertise the companion always-on script (companion mode) or not (native mode). */
   readonly companion?: boolean;
   /** A1111 ≥ 1.9 has /sdapi/v1/schedulers; older versions answer 404. */
   readonly schedulers?: boolean;
   /** --api-auth "user:password". */
   readonly auth?: { readonly username: string; readonly password: string };
-  /** Time per sampling step. */
-  readonly stepDelayMs?: number;
+  /** Serve the /__fake control routes (the process entry turns this on). */
+  readonly control?: boolean;
 }
 
 const V110_SCHEDULERS = [
@@ -41,6 +70,9 @@ export class FakeA1111 {
   failNext: { status: number; body: unknown } | undefined;
   /** Extra delay before answering anything (a slow A1111). */
   answerDelayMs = 0;
+  readonly behaviour: FakeBehaviour;
+  /** Called after each sampling step; the process entry uses it to die mid-job. */
+  onStep?: (step: number) => void;
 
   private server: Server | undefined;
   private port = 0;
@@ -49,7 +81,9 @@ export class FakeA1111 {
   private concurrent = 0;
   maxConcurrent = 0;
 
-  constructor(private readonly options: FakeA1111Options = {}) {}
+  constructor(private readonly options: FakeA1111Options = {}) {
+    this.behaviour = { ...BEHAVIOUR_DEFAULTS, ...behaviourFields(options) };
+  }
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
@@ -72,16 +106,15 @@ export class FakeA1111 {
   }
 
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const send = (status: number, body: unknown, headers: Record<string, string> = {}): void => {
-      response.writeHead(status, { 'content-type': 'application/json', ...headers });
-      response.end(JSON.stringify(body));
-    };
+    const send = (status: number, body: unknown, headers: Record<string, string> = {}): void => sendJson(response, status, body, headers);
+    const path = (request.url ?? '').split('?')[0]!;
+    const body = request.method === 'POST' ? await readJson(request) : undefined;
+    // The test's own channel: no delay, no auth, no faults.
+    if (this.options.control && path.startsWith('/__fake/')) return this.control(request.method, path, body, send);
     if (this.answerDelayMs > 0) await sleep(this.answerDelayMs);
     if (this.options.auth && !this.authorised(request.headers.authorization)) {
       return send(401, { detail: 'Incorrect username or password' }, { 'www-authenticate': 'Basic' });
     }
-    const path = (request.url ?? '').split('?')[0];
-    const body = request.method === 'POST' ? await readJson(request) : undefined;
     if (request.method === 'GET' && path === '/sdapi/v1/scripts') {
       const img2img = ['x/y/z plot', 'sd upscale', ...(this.options.companion ? ['latent upscale companion'] : [])];
       return send(200, { txt2img: ['x/y/z plot'], img2img });
@@ -95,11 +128,37 @@ export class FakeA1111 {
       this.progress.interrupted = true;
       return send(200, {});
     }
-    if (request.method === 'POST' && path === '/sdapi/v1/img2img') return this.img2img(body as Record<string, unknown>, send);
+    if (request.method === 'POST' && path === '/sdapi/v1/img2img') return this.img2img(body as Record<string, unknown>, response);
     send(404, { detail: 'Not Found' });
   }
 
-  private async img2img(body: Record<string, unknown> | undefined, send: (status: number, body: unknown) => void): Promise<void> {
+  private control(method: string | undefined, path: string, body: unknown, send: (status: number, body: unknown) => void): void {
+    if (method === 'GET' && path === '/__fake/state') return send(200, this.state());
+    if (method === 'POST' && path === '/__fake/behaviour') {
+      const fields = typeof body === 'object' && body !== null ? Object.keys(body) : ['(not a JSON object)'];
+      const unknown = fields.filter((key) => !isBehaviourField(key));
+      if (unknown.length > 0) return send(400, { detail: `not behaviour fields: ${unknown.join(', ')}` });
+      Object.assign(this.behaviour, behaviourFields(body as object));
+      return send(200, this.behaviour);
+    }
+    send(404, { detail: 'Not Found' });
+  }
+
+  private state(): FakeState {
+    return {
+      received: this.received.length,
+      seeds: this.received.map((body) => (body['seed'] as number | undefined) ?? -1),
+      interrupts: this.interruptCount,
+      maxConcurrent: this.maxConcurrent,
+      payloads: this.received.map((body) => {
+        const images = body['init_images'];
+        return { ...body, init_images: Array.isArray(images) ? images.map((image) => String(image).length) : images };
+      }),
+    };
+  }
+
+  private async img2img(body: Record<string, unknown> | undefined, response: ServerResponse): Promise<void> {
+    const send = (status: number, body: unknown): void => sendJson(response, status, body);
     if (body === undefined || typeof body !== 'object') return send(422, { detail: [{ loc: ['body'], msg: 'field required', type: 'value_error.missing' }] });
     this.received.push(body);
     const request = { ...IMG2IMG_DEFAULTS, ...body } as typeof IMG2IMG_DEFAULTS & Record<string, unknown>;
@@ -120,14 +179,18 @@ export class FakeA1111 {
     }
     const image = String(images[0]).replace(/^data:[^,]*,/, '');
     if (!/^[A-Za-z0-9+/]+={0,2}$/.test(image)) return send(500, { error: 'HTTPException', detail: 'Invalid encoded image', body: '', errors: 'Invalid encoded image' });
-    if (this.failNext) {
-      const failure = this.failNext;
-      this.failNext = undefined;
-      return send(failure.status, failure.body);
-    }
+    const failure = this.failNext ?? this.behaviour.failAlways;
+    this.failNext = undefined;
+    if (failure) return send(failure.status, failure.body);
     await this.generate(request);
+    if (this.behaviour.garbage === 'not-json') {
+      response.writeHead(200, { 'content-type': 'text/html' });
+      return void response.end('<html>Internal proxy error</html>');
+    }
     const seed = request.seed === -1 ? 1234567 : request.seed;
-    const png = setPngText(encodeRgbPng(request.width, request.height, (x, y) => [x % 256, y % 256, 128]), 'parameters', `fake a1111, seed ${seed}`);
+    const png = this.behaviour.garbage === 'bad-image'
+      ? Buffer.from('these bytes are not an image')
+      : setPngText(encodeRgbPng(request.width, request.height, (x, y) => [x % 256, y % 256, 128]), 'parameters', `fake a1111, seed ${seed}`);
     send(200, {
       images: [Buffer.from(png).toString('base64')],
       parameters: { ...request, init_images: null },
@@ -148,14 +211,21 @@ export class FakeA1111 {
       const steps = fixSteps ? request.steps : Math.trunc(Math.min(request.denoising_strength, 0.999) * request.steps) + 1;
       this.progress = { job_count: 1, sampling_step: 0, sampling_steps: steps, interrupted: false, started: Date.now() };
       for (let step = 1; step <= steps && !this.progress.interrupted; step++) {
-        await sleep(this.options.stepDelayMs ?? 2);
+        await sleep(this.behaviour.stepDelayMs);
+        await this.whileHung();
         this.progress.sampling_step = step;
+        this.onStep?.(step);
       }
     } finally {
       this.progress.job_count = 0;
       this.concurrent--;
       release();
     }
+  }
+
+  /** Ends when `hang` is lifted, or when the fake stops so that a stopped fake lets its process exit. */
+  private async whileHung(): Promise<void> {
+    while (this.behaviour.hang && this.server?.listening) await sleep(20);
   }
 
   private progressBody(): unknown {
@@ -170,6 +240,21 @@ export class FakeA1111 {
     const { username, password } = this.options.auth!;
     return header === `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
   }
+}
+
+function isBehaviourField(key: string): key is keyof FakeBehaviour {
+  return Object.hasOwn(BEHAVIOUR_DEFAULTS, key);
+}
+
+/** The behaviour fields of `source`; null (JSON's only way to say "unset") restores a field's default. */
+function behaviourFields(source: object): Partial<FakeBehaviour> {
+  const fields = Object.entries(source).filter((entry): entry is [keyof FakeBehaviour, unknown] => isBehaviourField(entry[0]));
+  return Object.fromEntries(fields.map(([key, value]) => [key, value ?? BEHAVIOUR_DEFAULTS[key]]));
+}
+
+function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  response.writeHead(status, { 'content-type': 'application/json', ...headers });
+  response.end(JSON.stringify(body));
 }
 
 function sleep(ms: number): Promise<void> {

@@ -1,7 +1,6 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
+import { launch, startWorkerProcess, stopProcess, type Launched } from './processes.js';
 
 export function redisAvailable(): boolean {
   return spawnSync('redis-server', ['--version']).status === 0;
@@ -16,40 +15,43 @@ function freePort(): Promise<number> {
   });
 }
 
-/** A throwaway redis-server on a free loopback port, no persistence. */
-export async function startRedis(): Promise<{ url: string; stop(): Promise<void> }> {
+export interface RedisServer {
+  readonly url: string;
+  readonly port: number;
+  /** SIGKILL: gone at once, like a crashed server. */
+  stop(): Promise<void>;
+  /** Kills it and starts an empty one on the same port. */
+  restart(): Promise<void>;
+  /** SIGSTOP: connections stay open but nothing answers. */
+  freeze(): void;
+  /** SIGCONT: answers again, including what was sent while frozen. */
+  thaw(): void;
+}
+
+/** A throwaway redis-server on a free loopback port, no persistence; throws with its output if it is not ready within 10 s. */
+export async function startRedis(): Promise<RedisServer> {
   const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  const url = `redis://127.0.0.1:${port}`;
-  for (let i = 0; i < 100; i++) {
-    const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    client.on('error', () => undefined); // refused until the server is up: that is what the loop waits for
-    const ok = await client.connect().then(() => client.ping(), () => undefined);
-    client.disconnect();
-    if (ok === 'PONG') break;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'notice'];
+  // Redis logs this line (at notice level) once it accepts connections, i.e. answers PING.
+  const spawnRedis = (): Promise<Launched> => launch('redis-server', 'redis-server', args, /ready to accept connections/i, 10_000);
+  let server = await spawnRedis();
+  const stop = async (): Promise<void> => {
+    await stopProcess(server, 'SIGKILL');
+  };
   return {
-    url,
-    stop: () => new Promise((resolve) => {
-      child.once('exit', () => resolve());
-      child.kill('SIGKILL');
-    }),
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    stop,
+    async restart() {
+      await stop();
+      server = await spawnRedis();
+    },
+    freeze: () => void server.child.kill('SIGSTOP'),
+    thaw: () => void server.child.kill('SIGCONT'),
   };
 }
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
-
 /** `latent-upscale worker` in its own process; resolves once it takes jobs. */
 export async function startWorker(env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'worker'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-  await new Promise<void>((resolve, reject) => {
-    let output = '';
-    child.stderr!.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      if (/worker: taking \w+ jobs/.test(output)) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`worker exited with ${code}: ${output}`)));
-  });
-  return child;
+  return (await startWorkerProcess(env)).child;
 }

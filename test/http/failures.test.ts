@@ -9,10 +9,10 @@ t.test('A1111 down from the start: 503 at once, readyz says why', async (t) => {
   const response = await service.app.inject({ method: 'POST', url: '/upscale', payload: { image: pngBase64() } });
   t.equal(response.statusCode, 503);
   t.equal(response.headers['retry-after'], '5');
-  t.match(response.json().message, /no A1111 instance is reachable \(A1111 at http:\/\/127\.0\.0\.1:\d+ is unreachable \(ECONNREFUSED\)\)/);
+  t.match(response.json().message, /no A1111 instance is available \(A1111 at http:\/\/127\.0\.0\.1:\d+ is unreachable \(ECONNREFUSED\)\)/);
   const ready = (await service.app.inject({ url: '/readyz' })).json();
   t.equal(ready.ready, false);
-  t.equal(ready.backends.a1111.detail[0].healthy, false);
+  t.equal(ready.backends.a1111.units[0].healthy, false);
 });
 
 t.test('A1111 comes back: the health check marks it healthy again', async (t) => {

@@ -22,6 +22,7 @@ t.test('GET /metrics: requests by route and status, job stages, queue, health, s
   t.match(text, /latent_upscale_steps_per_second\{backend="onnx"\} \d/);
   t.match(text, /latent_upscale_queue_depth 0/);
   t.match(text, /latent_upscale_active_jobs 0/);
-  t.match(text, /latent_upscale_backend_healthy\{backend="onnx",target="tiny"\} 1/);
+  t.match(text, /latent_upscale_job_store_up 1/);
+  t.match(text, /latent_upscale_backend_healthy\{backend="onnx",target="tiny",worker=""\} 1/);
   t.match(text, /latent_upscale_process_resident_memory_bytes \d+/);
 });

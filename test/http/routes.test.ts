@@ -91,7 +91,7 @@ t.test('health and readiness', async (t) => {
   t.same((await companion.app.inject({ url: '/healthz' })).json(), { status: 'ok' });
   const ready = await companion.app.inject({ url: '/readyz' });
   t.equal(ready.statusCode, 200);
-  t.same(ready.json().backends.a1111.detail[0], { target: companion.fakes[0]!.url, healthy: true, busy: false, mode: 'companion' });
+  t.same(ready.json().backends.a1111.units[0], { target: companion.fakes[0]!.url, healthy: true, busy: false, mode: 'companion' });
 });
 
 t.test('OpenAPI at /docs/json documents every route', async (t) => {

@@ -1,11 +1,12 @@
-import type { Config } from '../../config.js';
-import { BackendError, UserError } from '../../errors.js';
-import { SAMPLER_NAMES } from '../../samplers/catalog.js';
-import type { Backend, BackendCapabilities, BackendStatus, Lease, UpscaleWork } from '../backend.js';
-import { A1111Client } from './client.js';
-import { A1111Instance } from './instance.js';
-import { supportedMethods, supportedSchedulers, unsupportedReason } from './payload.js';
 import type { Dispatcher } from 'undici';
+import type { Config } from '../../config.js';
+import { BackendError } from '../../errors.js';
+import type { Backend, BackendSnapshot, Lease, UpscaleWork } from '../backend.js';
+import { A1111Client } from './client.js';
+import { A1111Instance, StallError } from './instance.js';
+import { unsupportedReason } from './payload.js';
+
+export type A1111Config = Pick<Config, 'a1111' | 'a1111TimeoutMs' | 'a1111ProbeTimeoutMs' | 'a1111StallMs' | 'a1111MaxFailures' | 'healthCheckIntervalMs' | 'progressIntervalMs'>;
 
 /**
  * A1111 instances as one backend: each runs one job at a time; a job goes to the first free healthy
@@ -17,11 +18,21 @@ export class A1111Backend implements Backend {
   private readonly listeners: (() => void)[] = [];
   private healthTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly config: Pick<Config, 'a1111' | 'a1111TimeoutMs' | 'a1111ProbeTimeoutMs' | 'healthCheckIntervalMs' | 'progressIntervalMs'>, dispatcher?: Dispatcher) {
+  constructor(private readonly config: A1111Config, dispatcher?: Dispatcher) {
+    const policy = {
+      progressIntervalMs: config.progressIntervalMs,
+      stallMs: config.a1111StallMs,
+      maxFailures: config.a1111MaxFailures,
+      quarantineMs: 4 * config.healthCheckIntervalMs,
+    };
     this.instances = config.a1111.map((endpoint) => new A1111Instance(
       new A1111Client(endpoint, { timeoutMs: config.a1111TimeoutMs, probeTimeoutMs: config.a1111ProbeTimeoutMs, ...(dispatcher ? { dispatcher } : {}) }),
-      config.progressIntervalMs,
+      policy,
     ));
+  }
+
+  get slots(): number {
+    return this.instances.length;
   }
 
   async start(): Promise<void> {
@@ -34,55 +45,39 @@ export class A1111Backend implements Backend {
     clearInterval(this.healthTimer);
   }
 
-  onCapacity(listener: () => void): void {
+  onChange(listener: () => void): void {
     this.listeners.push(listener);
   }
 
-  capabilities(): BackendCapabilities {
-    const modes = this.instances.filter((i) => i.healthy && i.mode).map((i) => i.mode!);
-    const union = (lists: (readonly string[])[]): string[] => [...new Set(lists.flat())];
+  snapshot(): BackendSnapshot {
     return {
-      methods: union(modes.map(supportedMethods)),
-      schedulers: union(modes.map(supportedSchedulers)),
-      samplers: modes.length > 0 ? SAMPLER_NAMES : [],
-    };
-  }
-
-  status(): BackendStatus {
-    return {
-      ready: this.instances.some((i) => i.healthy),
-      detail: this.instances.map((i) => ({
+      backend: this.name,
+      units: this.instances.map((i) => ({
         target: i.url,
         healthy: i.healthy,
         busy: i.busy,
-        ...(i.mode ? { mode: i.mode.kind } : {}),
+        ...(i.mode ? { mode: i.mode.kind, a1111: i.mode } : {}),
         ...(i.lastError ? { error: i.lastError } : {}),
       })),
+      models: [],
+      modelErrors: [],
     };
   }
 
-  check(work: UpscaleWork): void {
-    const healthy = this.instances.filter((i) => i.healthy);
-    if (healthy.length === 0) {
-      const errors = this.instances.map((i) => i.lastError ?? `A1111 at ${i.url} not probed yet`).join('; ');
-      throw new BackendError(`no A1111 instance is reachable (${errors})`, 503);
-    }
-    const reasons = healthy.map((i) => unsupportedReason(work, i.mode!));
-    if (reasons.every((r) => r !== undefined)) throw new UserError(reasons[0]!);
-  }
-
-  acquire(work: UpscaleWork): Lease | undefined {
-    const instance = this.instances.find((i) => i.healthy && !i.busy && unsupportedReason(work, i.mode!) === undefined);
+  acquire(work: UpscaleWork, avoid: ReadonlySet<string> = new Set()): Lease | undefined {
+    const instance = this.instances.find((i) => i.healthy && !i.busy && !avoid.has(i.url) && unsupportedReason(work, i.mode!) === undefined);
     if (instance === undefined) return undefined;
     instance.busy = true;
     return {
       ranOn: instance.url,
       run: async (job, onProgress, signal) => {
         try {
-          return await instance.run(job, onProgress, signal);
+          const outcome = await instance.run(job, onProgress, signal);
+          instance.succeeded();
+          return outcome;
         } catch (error) {
-          // Unreachable or silent instances go down until the next probe; an A1111 error answer (502) does not.
-          if (error instanceof BackendError && error.status !== 502) instance.markDown(error);
+          // A cancel is nobody's fault; anything else the instance did counts against it.
+          if (error instanceof BackendError && !signal.aborted) instance.failed(error, error instanceof StallError);
           throw error;
         } finally {
           instance.busy = false;
@@ -96,7 +91,7 @@ export class A1111Backend implements Backend {
   private async probe(): Promise<void> {
     const idle = this.instances.filter((i) => !i.busy);
     await Promise.all(idle.map((i) => i.detect()));
-    if (idle.some((i) => i.healthy)) this.notify();
+    this.notify();
   }
 
   private notify(): void {

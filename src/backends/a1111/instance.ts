@@ -1,64 +1,166 @@
 import { BackendError } from '../../errors.js';
+import { sniffImage } from '../../images/sniff.js';
 import type { ProgressReport, UpscaleOutcome, UpscaleWork } from '../backend.js';
-import type { A1111Client } from './client.js';
+import type { A1111Client, A1111Progress } from './client.js';
 import { COMPANION_SCRIPT_TITLE, img2imgPayload, type A1111Mode } from './payload.js';
 
+export interface InstancePolicy {
+  readonly progressIntervalMs: number;
+  /** A running job whose step has not moved for this long is interrupted and moved (A1111_STALL_SECONDS). */
+  readonly stallMs: number;
+  /** Failed jobs in a row after which the instance is taken out of service (A1111_MAX_FAILURES). */
+  readonly maxFailures: number;
+  /** How long it stays out the first time; each further failure while out of favour doubles it. */
+  readonly quarantineMs: number;
+  readonly now?: () => number;
+}
+
+const MAX_QUARANTINE_MS = 5 * 60_000;
+const INTERRUPT_WAIT_MS = 1000;
+
 /**
- * One A1111 instance: what it can do (detected from its scripts and schedulers), whether it is healthy,
+ * One A1111 instance: what it can do (detected from its scripts and schedulers), whether it is usable,
  * and whether it is running a job. A1111 serialises generation, so an instance takes one job at a time.
+ * An instance that fails job after job while still answering probes (a broken model, a full disk) is a
+ * trap for every queued job, so consecutive failures take it out for a while, like a circuit breaker.
  */
 export class A1111Instance {
   mode: A1111Mode | undefined;
-  healthy = false;
   busy = false;
-  lastError: string | undefined;
+  private reachable = false;
+  private failures = 0;
+  private outUntil = 0;
+  private probeError: string | undefined;
+  private faultError: string | undefined;
 
-  constructor(readonly client: A1111Client, private readonly progressIntervalMs: number) {}
+  constructor(readonly client: A1111Client, private readonly policy: InstancePolicy) {}
 
   get url(): string {
     return this.client.endpoint.url;
   }
 
-  /** Probe the instance; on success it is healthy and its mode is known, on failure it is marked down. */
+  get healthy(): boolean {
+    return this.reachable && this.mode !== undefined && this.now() >= this.outUntil;
+  }
+
+  get lastError(): string | undefined {
+    return this.probeError ?? (this.now() < this.outUntil ? this.faultError : undefined);
+  }
+
+  /** Probe the instance; on success it is reachable and its mode is known, on failure it is marked down. */
   async detect(): Promise<void> {
     try {
       const [scripts, schedulers] = await Promise.all([this.client.scripts(), this.client.schedulers()]);
       const companion = scripts.img2img.map((s) => s.toLowerCase()).includes(COMPANION_SCRIPT_TITLE.toLowerCase());
       this.mode = { kind: companion ? 'companion' : 'native', schedulers };
-      this.healthy = true;
-      this.lastError = undefined;
+      this.reachable = true;
+      this.probeError = undefined;
     } catch (error) {
-      this.markDown(error);
+      this.reachable = false;
+      this.probeError = (error as Error).message;
     }
   }
 
-  markDown(error: unknown): void {
-    this.healthy = false;
-    this.lastError = (error as Error).message;
+  succeeded(): void {
+    this.failures = 0;
   }
 
-  /** Runs img2img, polling /progress meanwhile; an abort interrupts A1111 and rejects with the abort reason. */
+  /** A job failed here: unreachable means down until a probe answers; stalls and repeated failures mean out for a while. */
+  failed(error: BackendError, stalled: boolean): void {
+    this.failures++;
+    if (error.status === 503) {
+      this.reachable = false;
+      this.probeError = error.message;
+    }
+    if (stalled || this.failures >= this.policy.maxFailures) {
+      const doublings = Math.max(0, this.failures - this.policy.maxFailures);
+      const outMs = Math.min(this.policy.quarantineMs * 2 ** doublings, MAX_QUARANTINE_MS);
+      this.outUntil = this.now() + outMs;
+      const why = stalled ? 'it stalled' : `${this.failures} jobs failed in a row (A1111_MAX_FAILURES)`;
+      this.faultError = `A1111 at ${this.url} taken out of service for ${outMs / 1000} s: ${why}; last: ${error.message}`;
+    }
+  }
+
+  /**
+   * Runs img2img, polling /progress meanwhile. A cancel (signal) or a stall aborts the HTTP call at once and
+   * interrupts A1111; the call then rejects with the cancel's reason or a 504 naming the stall.
+   */
   async run(work: UpscaleWork, onProgress: (report: ProgressReport) => void, signal: AbortSignal): Promise<UpscaleOutcome> {
     const payload = img2imgPayload(work, this.mode!, Buffer.from(work.image).toString('base64'));
-    const onAbort = (): void => void this.client.interrupt().catch(() => undefined);
-    signal.addEventListener('abort', onAbort, { once: true });
-    const poller = setInterval(() => {
-      this.client.progress().then((p) => onProgress(progressReport(p)), () => undefined);
-    }, this.progressIntervalMs);
+    const stall = new AbortController();
+    const call = AbortSignal.any([signal, stall.signal]);
+    let interrupting: Promise<void> | undefined;
+    const onAbort = (): void => void (interrupting = this.client.interrupt().catch(() => undefined));
+    call.addEventListener('abort', onAbort, { once: true });
+    const watch = this.watchProgress(onProgress, () => stall.abort(new StallError(this.url, this.policy.stallMs)));
     try {
-      const response = await this.client.img2img(payload);
-      signal.throwIfAborted();
-      const image = response.images[0];
-      if (image === undefined) throw new BackendError(`A1111 at ${this.url} returned no image`, 502);
-      return { png: Buffer.from(image, 'base64'), seed: seedFromInfo(response.info) ?? work.seed, ranOn: this.url };
+      const response = await this.client.img2img(payload, call);
+      call.throwIfAborted();
+      const image = response.images?.[0];
+      if (typeof image !== 'string') throw new BackendError(`A1111 at ${this.url} returned no image`, 502);
+      const png = Buffer.from(image, 'base64');
+      this.checkImage(png);
+      return { png, seed: seedFromInfo(response.info) ?? work.seed, ranOn: this.url };
+    } catch (error) {
+      if (!call.aborted) throw error;
+      // Give /interrupt a moment to land (a shutting-down service would otherwise exit first), no more:
+      // an A1111 that hangs may not answer it at all.
+      await Promise.race([interrupting, new Promise((resolve) => setTimeout(resolve, INTERRUPT_WAIT_MS).unref())]);
+      throw call.reason;
     } finally {
-      clearInterval(poller);
-      signal.removeEventListener('abort', onAbort);
+      watch.stop();
+      call.removeEventListener('abort', onAbort);
     }
+  }
+
+  /** Polls /progress, one poll at a time; calls `onStall` once the step has not moved for stallMs. */
+  private watchProgress(onProgress: (report: ProgressReport) => void, onStall: () => void): { stop(): void } {
+    let lastState = '';
+    let lastChange = this.now();
+    let polling = false;
+    const timer = setInterval(() => {
+      if (this.now() - lastChange > this.policy.stallMs) {
+        clearInterval(timer);
+        onStall();
+        return;
+      }
+      if (polling) return;
+      polling = true;
+      this.client.progress().then((progress) => {
+        const state = `${progress.state.job_count}/${progress.state.sampling_step}/${progress.state.sampling_steps}/${progress.progress}`;
+        if (state !== lastState) {
+          lastState = state;
+          lastChange = this.now();
+        }
+        onProgress(progressReport(progress));
+      }, () => undefined).finally(() => (polling = false));
+    }, this.policy.progressIntervalMs);
+    return { stop: () => clearInterval(timer) };
+  }
+
+  private checkImage(png: Uint8Array): void {
+    let format: string;
+    try {
+      format = sniffImage(png).format;
+    } catch {
+      throw new BackendError(`A1111 at ${this.url} returned something that is not an image (${png.length} bytes starting ${Buffer.from(png.subarray(0, 8)).toString('hex')})`, 502);
+    }
+    if (format !== 'png') throw new BackendError(`A1111 at ${this.url} returned a ${format} image, not a PNG (check its samples_format setting)`, 502);
+  }
+
+  private now(): number {
+    return (this.policy.now ?? Date.now)();
   }
 }
 
-function progressReport(progress: { progress: number; eta_relative: number; state: { sampling_step: number; sampling_steps: number } }): ProgressReport {
+/** A job whose A1111 stopped making progress; the instance is taken out and the job moved. */
+export class StallError extends BackendError {
+  constructor(url: string, stallMs: number) {
+    super(`A1111 at ${url} made no progress for ${stallMs / 1000} s (A1111_STALL_SECONDS); it was interrupted and taken out of service`, 504);
+  }
+}
+
+function progressReport(progress: A1111Progress): ProgressReport {
   return {
     progress: Math.min(Math.max(progress.progress, 0), 1),
     step: progress.state.sampling_step,

@@ -1,7 +1,6 @@
-import { UserError } from '../../errors.js';
 import { UPSCALE_METHOD_NAMES, upscaleMethod } from '../../interpolation/methods.js';
 import { SCHEDULERS, schedulerNamed, type Scheduler } from '../../schedules/schedulers.js';
-import type { UpscaleWork } from '../backend.js';
+import type { UpscaleWork, WorkSpec } from '../backend.js';
 import type { A1111SchedulerInfo } from './client.js';
 
 /** The always-on script in a1111-extension/; A1111 matches alwayson_scripts keys on the lower-cased title. */
@@ -37,7 +36,7 @@ function a1111SchedulerFor(scheduler: Scheduler, mode: A1111Mode): A1111Schedule
 export const COMPANION_HINT = `install the companion extension (a1111-extension/ in this project: copy it into A1111's extensions/ folder and restart A1111)`;
 
 /** Why this instance cannot run the work, or undefined when it can. */
-export function unsupportedReason(work: UpscaleWork, mode: A1111Mode): string | undefined {
+export function unsupportedReason(work: WorkSpec, mode: A1111Mode): string | undefined {
   if (!supportedMethods(mode).includes(work.method)) {
     return `method '${work.method}' needs the companion extension: stock A1111 only upscales latents bilinearly (allowed without it: ${NATIVE_METHODS.join(', ')}); ${COMPANION_HINT}`;
   }
@@ -48,11 +47,6 @@ export function unsupportedReason(work: UpscaleWork, mode: A1111Mode): string | 
       : `scheduler '${work.scheduler}' is not offered by this A1111 (allowed: ${schedulers.join(', ')}); ${COMPANION_HINT}`;
   }
   return undefined;
-}
-
-export function checkSupported(work: UpscaleWork, mode: A1111Mode): void {
-  const reason = unsupportedReason(work, mode);
-  if (reason !== undefined) throw new UserError(reason);
 }
 
 /**

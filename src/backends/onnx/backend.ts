@@ -1,16 +1,12 @@
 import { join } from 'node:path';
-import { BackendError, UserError, unknownName } from '../../errors.js';
+import { unknownName } from '../../errors.js';
 import type { SessionPool } from '../../engine/session-pool.js';
 import { decodeImage } from '../../images/decode.js';
 import { encodeRgbPixels } from '../../images/png.js';
-import { UPSCALE_METHOD_NAMES } from '../../interpolation/methods.js';
 import { findModels, loadModel, type StableDiffusionModel } from '../../models/loader.js';
 import { runImg2img } from '../../pipeline/img2img.js';
 import type { TileOptions } from '../../pipeline/stages.js';
-import { SAMPLERS } from '../../samplers/catalog.js';
-import { NATIVE_SAMPLERS } from '../../samplers/k-diffusion.js';
-import { SCHEDULERS } from '../../schedules/schedulers.js';
-import type { Backend, BackendCapabilities, BackendStatus, Lease, UpscaleWork } from '../backend.js';
+import type { Backend, BackendSnapshot, Lease, ModelView, UpscaleWork } from '../backend.js';
 
 export interface OnnxBackendOptions {
   readonly modelsDir: string;
@@ -20,17 +16,6 @@ export interface OnnxBackendOptions {
   readonly warmup: boolean;
   readonly log: (message: string) => void;
 }
-
-export interface ModelView {
-  readonly name: string;
-  readonly provider: string;
-  readonly precision: string;
-  readonly timestep_type: string;
-  readonly vae_encoder_output: string;
-  readonly hidden_size: number | null;
-}
-
-const NATIVE_SAMPLER_NAMES = SAMPLERS.filter((s) => s.name in NATIVE_SAMPLERS).map((s) => s.name);
 
 /** The native backend: Stable Diffusion ONNX models from MODELS_DIR, run by onnxruntime in this process. */
 export class OnnxBackend implements Backend {
@@ -69,51 +54,33 @@ export class OnnxBackend implements Backend {
 
   async stop(): Promise<void> {}
 
-  onCapacity(listener: () => void): void {
+  get slots(): number {
+    return this.options.concurrency;
+  }
+
+  onChange(listener: () => void): void {
     this.listeners.push(listener);
   }
 
-  listModels(): { models: ModelView[]; errors: { name: string; error: string }[] } {
+  snapshot(): BackendSnapshot {
+    const busy = this.running >= this.options.concurrency;
     return {
-      models: [...this.models.values()].map((m) => ({
+      backend: this.name,
+      units: [
+        ...[...this.models.values()].map((m) => ({ target: m.name, healthy: true, busy, mode: m.provider })),
+        ...[...this.failures].map(([name, error]) => ({ target: name, healthy: false, busy: false, error })),
+      ],
+      models: [...this.models.values()].map((m): ModelView => ({
         name: m.name, provider: m.provider, precision: m.precision, timestep_type: m.timestepType,
         vae_encoder_output: m.vaeEncoderOutput, hidden_size: m.hiddenSize ?? null,
       })),
-      errors: [...this.failures].map(([name, error]) => ({ name, error })),
+      modelErrors: [...this.failures].map(([name, error]) => ({ name, error })),
     };
   }
 
-  capabilities(): BackendCapabilities {
-    const ready = this.models.size > 0;
-    return {
-      methods: ready ? UPSCALE_METHOD_NAMES : [],
-      schedulers: ready ? SCHEDULERS.map((s) => s.name) : [],
-      samplers: ready ? NATIVE_SAMPLER_NAMES : [],
-    };
-  }
-
-  status(): BackendStatus {
-    return {
-      ready: this.models.size > 0,
-      detail: [
-        ...[...this.models.values()].map((m) => ({ target: m.name, healthy: true, busy: this.running >= this.options.concurrency, mode: m.provider })),
-        ...[...this.failures].map(([name, error]) => ({ target: name, healthy: false, busy: false, error })),
-      ],
-    };
-  }
-
-  check(work: UpscaleWork): void {
-    if (this.models.size === 0) {
-      throw new BackendError(`no ONNX model is loaded (${[...this.failures.values()].join('; ') || 'MODELS_DIR is empty'})`, 503);
-    }
-    this.model(work);
-    if (!(work.sampler.name in NATIVE_SAMPLERS)) {
-      throw new UserError(`sampler '${work.sampler.name}' is not available on the onnx backend (allowed: ${NATIVE_SAMPLER_NAMES.join(', ')})`);
-    }
-  }
-
+  /** Every model shares the process's slots; `avoid` cannot help here, a failed onnx job fails. */
   acquire(work: UpscaleWork): Lease | undefined {
-    if (this.running >= this.options.concurrency) return undefined;
+    if (this.running >= this.options.concurrency || this.models.size === 0) return undefined;
     const model = this.model(work);
     this.running++;
     return {

@@ -1,15 +1,12 @@
-import { A1111Backend } from '../../backends/a1111/backend.js';
-import { createBackends } from '../../backends/create.js';
 import { ConfigError, loadConfig } from '../../config.js';
-import { SessionPool } from '../../engine/session-pool.js';
 import { UserError } from '../../errors.js';
-import { startWorkers } from '../../jobs/redis/worker.js';
+import { createWorkerRuntime } from '../../setup.js';
 import { parseCommandArgs } from '../options.js';
 import type { Command } from './command.js';
 
 export const workerCommand: Command = {
   name: 'worker',
-  usage: 'worker   (configured like the service: REDIS_URL, BACKENDS, A1111_URLS, MODELS_DIR, …)',
+  usage: 'worker   (configured like the service: REDIS_URL, BACKENDS, A1111_URLS, MODELS_DIR, WORKER_METRICS_PORT, …)',
   summary: 'take upscale jobs from Redis and run them on this machine\'s backends, until SIGTERM/SIGINT',
   example: 'REDIS_URL=redis://127.0.0.1:6379 MODELS_DIR=models latent-upscale worker',
   async run(args, io) {
@@ -20,26 +17,19 @@ export const workerCommand: Command = {
     } catch (error) {
       throw error instanceof ConfigError ? new UserError(error.message) : error;
     }
-    if (config.redisUrl === undefined) throw new UserError('worker needs REDIS_URL (the Redis the API nodes use)');
-    const engine = new SessionPool({ providers: config.executionProviders, intraOpThreads: config.onnxIntraOpThreads });
-    const backends = createBackends(config, engine, io.stderr);
-    const workers = await startWorkers({
-      redisUrl: config.redisUrl,
-      backends,
-      concurrency: (name) => {
-        const backend = backends.get(name);
-        return backend instanceof A1111Backend ? backend.instances.length : config.onnxConcurrency;
-      },
-      lockMs: config.workerLockMs,
-      log: io.stderr,
+    const redisUrl = config.redisUrl;
+    if (redisUrl === undefined) throw new UserError('worker needs REDIS_URL (the Redis the API nodes use)');
+    // Listening before anything starts: a signal during start-up stops the worker once it has started.
+    const stopRequested = new Promise<void>((resolve) => {
+      process.once('SIGTERM', resolve);
+      process.once('SIGINT', resolve);
     });
-    await new Promise<void>((resolve) => {
-      const stop = (): void => resolve();
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
-    });
-    io.stderr('worker: finishing the jobs in hand, then stopping');
-    await workers.close();
-    await engine.release();
+    const runtime = createWorkerRuntime({ ...config, redisUrl }, io.stderr);
+    await runtime.start();
+    await stopRequested;
+    io.stderr(`worker: stopping: finishing the jobs in hand (handing back any still running after about ${config.workerLockMs / 1000} s)`);
+    await runtime.shutdown();
+    await runtime.close();
+    io.stderr('worker: stopped');
   },
 };

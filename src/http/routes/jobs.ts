@@ -1,8 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { UserError } from '../../errors.js';
-import { FINISHED_STATES, isEndEvent, jobView, type Job, type JobEvent } from '../../jobs/job.js';
+import { isEndEvent, isFinished, jobView, type JobRecord } from '../../jobs/job.js';
 import { errorBody } from '../errors.js';
 import type { Services } from '../services.js';
 import { errorSchema, sendResult, submitUpscale, upscaleBodySchema, upscaleResultSchema } from './upscale.js';
@@ -29,12 +28,8 @@ const SSE_HEARTBEAT_MS = 15_000;
 
 export async function jobRoutes(app: FastifyInstance, services: Services): Promise<void> {
   const routes = app.withTypeProvider<ZodTypeProvider>();
-  const find = async (id: string): Promise<Job> => {
-    const job = await services.queue.get(id);
-    if (job === undefined) throw new UserError(`job ${id} not found (unknown, or finished more than RESULT_TTL_SECONDS ago)`, 404);
-    return job;
-  };
-  const view = async (job: Job): Promise<z.output<typeof jobSchema>> => jobView(job, await services.queue.position(job)) as z.output<typeof jobSchema>;
+  const find = (id: string): Promise<JobRecord> => services.jobs.get(id);
+  const view = async (job: JobRecord): Promise<z.output<typeof jobSchema>> => jobView(job, await services.jobs.position(job)) as z.output<typeof jobSchema>;
 
   routes.post('/jobs', {
     schema: {
@@ -60,23 +55,23 @@ export async function jobRoutes(app: FastifyInstance, services: Services): Promi
     },
   }, async (request, reply) => {
     const job = await find(request.params.id);
-    if (!FINISHED_STATES.includes(job.state)) {
+    if (!isFinished(job.state)) {
       return reply.code(409).send(errorBody(409, `job ${job.id} is ${job.state}; the result is ready when GET /jobs/${job.id} says succeeded`));
     }
-    return sendResult(job, request, reply);
+    return sendResult(services, job, request, reply);
   });
 
   routes.delete('/jobs/:id', { schema: { summary: 'Cancel a job (interrupts A1111 when it is running)', params: idParams, response: { 202: jobSchema } } },
     async (request, reply) => {
       const job = await find(request.params.id);
-      await services.queue.cancel(job);
-      return reply.code(202).send(await view(job));
+      await services.jobs.cancel(job);
+      return reply.code(202).send(await view(await services.jobs.get(job.id)));
     });
 
   routes.get('/jobs/:id/events', {
     schema: {
-      summary: 'Server-Sent Events: state, progress, done, failed, cancelled',
-      description: 'The first event is the current state; the stream ends after done, failed or cancelled.',
+      summary: 'Server-Sent Events: state, queued, running, progress, done, failed, cancelled, closing',
+      description: 'The first event is the current state; the stream ends after done, failed or cancelled, or with closing when this API node shuts down (the job goes on: follow it again). A job that disappears (a Redis restarted without persistence) ends with failed.',
       params: idParams,
       produces: ['text/event-stream'],
     },
@@ -88,21 +83,21 @@ export async function jobRoutes(app: FastifyInstance, services: Services): Promi
     raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
     const send = (type: string, data: unknown): void => void raw.write(`event: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
     send('state', snapshot);
-    if (FINISHED_STATES.includes(job.state)) {
+    if (isFinished(job.state)) {
       send(job.state === 'succeeded' ? 'done' : job.state, snapshot);
       raw.end();
       return;
     }
     const heartbeat = setInterval(() => raw.write(': keep-alive\n\n'), SSE_HEARTBEAT_MS);
-    const unsubscribe = services.queue.subscribe(job, (event: JobEvent) => {
-      send(event.type, event.type === 'progress' ? event : jobView(job, undefined));
-      if (isEndEvent(event)) close();
-    });
     const close = (): void => {
       clearInterval(heartbeat);
-      unsubscribe();
+      unfollow();
       raw.end();
     };
-    request.raw.on('close', close);
+    const unfollow = services.jobs.follow(job, (event, now) => {
+      send(event.type, event.type === 'progress' || event.type === 'closing' ? event : jobView(now, undefined));
+      if (isEndEvent(event) || event.type === 'closing') close();
+    });
+    raw.on('close', close);
   });
 }

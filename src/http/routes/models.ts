@@ -1,7 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { OnnxBackend } from '../../backends/onnx/backend.js';
 import type { Services } from '../services.js';
 
 const modelsSchema = z.object({
@@ -12,8 +11,10 @@ const modelsSchema = z.object({
 });
 
 export async function modelRoutes(app: FastifyInstance, services: Services): Promise<void> {
-  app.withTypeProvider<ZodTypeProvider>().get('/models', { schema: { summary: 'The onnx backend\'s models in MODELS_DIR', response: { 200: modelsSchema } } }, async () => {
-    const onnx = services.backends.get('onnx');
-    return onnx instanceof OnnxBackend ? onnx.listModels() : { models: [], errors: [] };
+  app.withTypeProvider<ZodTypeProvider>().get('/models', {
+    schema: { summary: 'The onnx backend\'s models in MODELS_DIR (in Redis mode: on every live worker)', response: { 200: modelsSchema } },
+  }, async () => {
+    const snapshots = await services.jobs.snapshots();
+    return { models: snapshots.flatMap((s) => s.models), errors: snapshots.flatMap((s) => s.modelErrors) };
   });
 }

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { UserError } from '../../errors.js';
-import type { Job } from '../../jobs/job.js';
+import type { JobRecord } from '../../jobs/job.js';
 import { prepareUpscale } from '../../upscale/prepare.js';
 import { errorBody } from '../errors.js';
 import { upscaleParametersSchema } from '../../upscale/parameters.js';
@@ -30,9 +30,9 @@ export function decodeImage(text: string): Uint8Array {
   return bytes;
 }
 
-export function submitUpscale(services: Services, body: z.output<typeof upscaleBodySchema>): Promise<Job> {
-  const prepared = prepareUpscale(decodeImage(body.image), body, [...services.backends.keys()], services.config);
-  return services.queue.submit(prepared.backend, prepared.work, prepared.parameters);
+export function submitUpscale(services: Services, body: z.output<typeof upscaleBodySchema>): Promise<JobRecord> {
+  const prepared = prepareUpscale(decodeImage(body.image), body, services.config.backends, services.config);
+  return services.jobs.submit(prepared.backend, prepared.work, prepared.parameters);
 }
 
 export function wantsJson(request: FastifyRequest): boolean {
@@ -40,10 +40,11 @@ export function wantsJson(request: FastifyRequest): boolean {
 }
 
 /** A finished job's result: the PNG by default, JSON with base64 images when the client asks for JSON. */
-export function sendResult(job: Job, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+export async function sendResult(services: Services, job: JobRecord, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   if (job.state === 'failed') return reply.code(job.error!.status).send({ statusCode: job.error!.status, error: 'Job failed', message: job.error!.message });
   if (job.state === 'cancelled') return reply.code(409).send(errorBody(409, `job ${job.id} was cancelled`));
-  const result = job.result!;
+  const result = await services.jobs.result(job);
+  if (result === undefined) throw new UserError(`job ${job.id}: its result is no longer stored (RESULT_TTL_SECONDS)`, 404);
   if (wantsJson(request)) return reply.send({ images: [Buffer.from(result.png).toString('base64')], parameters: result.parameters });
   return reply.header('content-type', 'image/png').header('x-seed', String(result.seed)).send(Buffer.from(result.png));
 }
@@ -60,13 +61,16 @@ export async function upscaleRoutes(app: FastifyInstance, services: Services): P
     },
   }, async (request, reply) => {
     const job = await submitUpscale(services, request.body);
-    // A client that gives up should not keep an A1111 busy.
+    // A client that gives up should not keep an A1111 busy. The request stream has long ended (its body
+    // was read), so the response is what tells of a closed connection.
     const onClose = (): void => {
-      if (!reply.sent) void services.queue.cancel(job);
+      if (!reply.raw.writableFinished) void services.jobs.cancel(job).catch(() => undefined);
     };
-    request.raw.on('close', onClose);
-    await services.queue.settled(job);
-    request.raw.off('close', onClose);
-    return sendResult(job, request, reply);
+    reply.raw.on('close', onClose);
+    try {
+      return await sendResult(services, await services.jobs.settled(job), request, reply);
+    } finally {
+      reply.raw.off('close', onClose);
+    }
   });
 }

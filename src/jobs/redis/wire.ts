@@ -1,39 +1,68 @@
-import type { UpscaleOutcome, UpscaleWork } from '../../backends/backend.js';
+import type { UpscaleWork } from '../../backends/backend.js';
 import { samplerNamed } from '../../samplers/catalog.js';
-import type { JobError } from '../job.js';
+import type { JobError, JobRecord } from '../job.js';
 
-// What travels through Redis between API nodes and workers: plain JSON.
+// What travels through Redis between API nodes and workers: plain JSON, and the image bytes under keys
+// of their own so that reading a job's state never pulls its megabytes.
 
-export const CANCEL_CHANNEL = 'latent-upscale:cancel';
-export const queueName = (backend: string): string => `latent-upscale-${backend}`;
-export const cancelledKey = (id: string): string => `latent-upscale:cancelled:${id}`;
+const PREFIX = 'latent-upscale';
+export const CANCEL_CHANNEL = `${PREFIX}:cancel`;
+export const WORKERS_KEY = `${PREFIX}:workers`;
+export const queueName = (backend: string): string => `${PREFIX}-${backend}`;
+export const inputKey = (id: string): string => `${PREFIX}:input:${id}`;
+export const resultKey = (id: string): string => `${PREFIX}:result:${id}`;
+/** Jobs that ended without a worker (cancelled or failed while waiting) are kept here as records. */
+export const endedKey = (id: string): string => `${PREFIX}:ended:${id}`;
+export const workerKey = (id: string): string => `${PREFIX}:worker:${id}`;
 
-export interface WireWork extends Omit<UpscaleWork, 'image' | 'sampler'> {
-  readonly image: string;
-  readonly sampler: string;
+/** How long an input waits for a worker at most, past which it is dropped with its job. */
+export const INPUT_TTL_MS = 24 * 3600_000;
+
+export type WireWork = Omit<UpscaleWork, 'image' | 'sampler'> & { readonly sampler: string };
+
+export interface WireRecord {
+  readonly id: string;
+  readonly backend: string;
+  readonly parameters: Record<string, unknown>;
+  readonly createdAt: number;
 }
 
+/** BullMQ job data: no image. `avoid` and `attempts` follow the job across the workers that try it. */
 export interface JobData {
+  readonly record: WireRecord;
   readonly work: WireWork;
+  readonly avoid: readonly string[];
+  readonly attempts: number;
+}
+
+/** BullMQ job progress: the step, and which unit runs the job. */
+export interface WireProgress {
+  readonly progress: number;
+  readonly step: number;
+  readonly steps: number;
+  readonly etaSeconds?: number;
+  readonly ranOn?: string;
+}
+
+/** BullMQ return value: what the result is, the PNG itself being under resultKey. */
+export interface WireOutcome {
+  readonly seed: number;
+  readonly ranOn: string;
   readonly parameters: Record<string, unknown>;
 }
 
-export interface WireOutcome {
-  readonly png: string;
-  readonly seed: number;
-  readonly ranOn: string;
+export function workToWire(work: UpscaleWork): WireWork {
+  const wire: Record<string, unknown> = { ...work, sampler: work.sampler.name };
+  delete wire['image'];
+  return wire as WireWork;
 }
 
-export function toWire(work: UpscaleWork): WireWork {
-  return { ...work, image: Buffer.from(work.image).toString('base64'), sampler: work.sampler.name };
+export function workFromWire(work: WireWork, image: Uint8Array): UpscaleWork {
+  return { ...work, image, sampler: samplerNamed(work.sampler) };
 }
 
-export function fromWire(work: WireWork): UpscaleWork {
-  return { ...work, image: Buffer.from(work.image, 'base64'), sampler: samplerNamed(work.sampler) };
-}
-
-export function outcomeFromWire(outcome: WireOutcome): UpscaleOutcome {
-  return { png: Buffer.from(outcome.png, 'base64'), seed: outcome.seed, ranOn: outcome.ranOn };
+export function recordToWire(record: JobRecord): WireRecord {
+  return { id: record.id, backend: record.backend, parameters: record.parameters, createdAt: record.createdAt.getTime() };
 }
 
 /** A failed job's reason carries the HTTP status, or says the job was cancelled. */
@@ -49,5 +78,20 @@ export function decodeFailure(reason: string | undefined): JobError | 'cancelled
   } catch {
     // a worker crash or a stall leaves BullMQ's own text
   }
-  return { status: 503, message: reason || 'the job failed on a worker' };
+  return { status: 503, message: reason ? `the job failed on a worker: ${reason}` : 'the job failed on a worker' };
+}
+
+/** An ended-while-waiting record, as stored under endedKey (its dates as ISO strings). */
+export function encodeEnded(record: JobRecord): string {
+  return JSON.stringify(record);
+}
+
+export function decodeEnded(text: string): JobRecord {
+  const parsed = JSON.parse(text) as Omit<JobRecord, 'createdAt' | 'startedAt' | 'finishedAt'> & { createdAt: string; startedAt?: string; finishedAt?: string };
+  const { startedAt, finishedAt, ...rest } = parsed;
+  return {
+    ...rest, createdAt: new Date(parsed.createdAt),
+    ...(startedAt !== undefined ? { startedAt: new Date(startedAt) } : {}),
+    ...(finishedAt !== undefined ? { finishedAt: new Date(finishedAt) } : {}),
+  };
 }

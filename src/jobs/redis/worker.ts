@@ -1,79 +1,196 @@
-import { UnrecoverableError, Worker } from 'bullmq';
+import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job as BullJob } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Backend, Lease, UpscaleWork } from '../../backends/backend.js';
-import { BackendError, UserError } from '../../errors.js';
-import { CANCEL_CHANNEL, encodeFailure, fromWire, queueName, type JobData, type WireOutcome } from './wire.js';
+import { isReady } from '../../backends/rules.js';
+import { BackendError } from '../../errors.js';
+import type { EndState, JobError, JobRecord } from '../job.js';
+import { CancelledError, MAX_ATTEMPTS, ShutdownError, refusalAvoiding, retryElsewhere, runAttempt, type JobObserver } from '../runner.js';
+import { publishHeartbeat, removeHeartbeat } from './fleet.js';
+import { CANCEL_CHANNEL, encodeFailure, inputKey, queueName, resultKey, workFromWire, type JobData, type WireOutcome, type WireProgress } from './wire.js';
 
 export interface WorkerOptions {
   readonly redisUrl: string;
+  /** Names this process in the fleet (heartbeats, /readyz details). */
+  readonly workerId: string;
   readonly backends: ReadonlyMap<string, Backend>;
-  /** Jobs one process takes at once per backend (its A1111 instances, or ONNX_CONCURRENCY). */
-  readonly concurrency: (backend: string) => number;
+  /** How long a worker's claim on a job lasts without renewal; also its deadline to stop on SIGTERM. */
   readonly lockMs: number;
+  readonly resultTtlMs: number;
+  readonly heartbeatMs: number;
+  readonly observer?: JobObserver;
   readonly log: (message: string) => void;
 }
 
-const LEASE_POLL_MS = 100;
+export interface RunningWorkers {
+  /** Stops taking jobs, lets running ones finish within the lock time (else hands them back), disconnects. */
+  close(): Promise<void>;
+}
+
+/** The job's store vanished under it (a Redis restarted without persistence): stop working on it. */
+class LostJobError extends BackendError {
+  constructor(id: string) {
+    super(`job ${id} is no longer in Redis`, 503);
+  }
+}
+
+/** A job handed back for capability reasons waits this long, so other workers see it first. */
+const OTHERS_FIRST_MS = 200;
 
 /**
- * Takes jobs from Redis and runs them on this process's backends. A cancel published by any API node
- * aborts the job here if this worker holds it; a worker that dies stops renewing its lock, and BullMQ
- * hands the job to another worker.
+ * Takes jobs from Redis and runs them on this process's backends. A worker takes only jobs it can run:
+ * while a backend has no healthy unit its queue is paused here, and a job it cannot run now (or whose
+ * unit failed, when no other local unit can take it) goes back to the queue for another worker. A
+ * cancel published by any API node aborts the job here if this worker holds it; a worker that dies
+ * stops renewing its lock, and BullMQ hands the job to another worker.
  */
-export async function startWorkers(options: WorkerOptions): Promise<{ close(): Promise<void> }> {
-  const running = new Map<string, AbortController>();
+export async function startWorkers(options: WorkerOptions): Promise<RunningWorkers> {
+  const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: 1 });
+  redis.on('error', () => undefined); // a lost Redis shows as failed calls; ioredis reconnects
   const subscriber = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
+  subscriber.on('error', () => undefined);
+  const running = new Map<string, AbortController>();
   await subscriber.subscribe(CANCEL_CHANNEL);
-  subscriber.on('message', (_channel, id: string) => running.get(id)?.abort(new UserError('cancelled', 409)));
+  subscriber.on('message', (_channel, id: string) => running.get(id)?.abort(new CancelledError()));
 
-  const workers: Worker[] = [];
+  const heartbeat = (): Promise<void> => publishHeartbeat(redis, { worker: options.workerId, backends: [...options.backends.values()].map((b) => b.snapshot()) }, 3 * options.heartbeatMs)
+    .catch(() => undefined);
+  const workers = new Map<Backend, Worker>();
   for (const [name, backend] of options.backends) {
     await backend.start();
-    const worker = new Worker<JobData, WireOutcome>(queueName(name), async (job) => {
-      const work = fromWire(job.data.work);
-      const controller = new AbortController();
-      running.set(job.id!, controller);
-      try {
-        backend.check(work);
-        const lease = await waitForLease(backend, work, controller.signal);
-        options.log(`job ${job.id} on ${name}: ${lease.ranOn}`);
-        const outcome = await lease.run(work, (report) => void job.updateProgress({ ...report }), controller.signal);
-        controller.signal.throwIfAborted();
-        return { png: Buffer.from(outcome.png).toString('base64'), seed: outcome.seed, ranOn: outcome.ranOn };
-      } catch (error) {
-        if (controller.signal.aborted) throw new UnrecoverableError(encodeFailure('cancelled'));
-        const status = error instanceof UserError || error instanceof BackendError ? error.status : 500;
-        throw new UnrecoverableError(encodeFailure({ status, message: (error as Error).message }));
-      } finally {
-        running.delete(job.id!);
-      }
-    }, {
-      connection: new Redis(options.redisUrl, { maxRetriesPerRequest: null }),
-      concurrency: options.concurrency(name),
+    const worker = new Worker<JobData, WireOutcome>(queueName(name), (job, token) => processJob(job, token!, backend), {
+      connection: { url: options.redisUrl },
+      concurrency: Math.max(1, backend.slots),
       lockDuration: options.lockMs,
       stalledInterval: Math.max(500, Math.round(options.lockMs / 2)),
       maxStalledCount: 2,
+      autorun: false,
     });
     worker.on('error', (error) => options.log(`worker ${name}: ${error.message}`));
-    workers.push(worker);
-    options.log(`worker: taking ${name} jobs (concurrency ${options.concurrency(name)})`);
+    backend.onChange(() => {
+      matchCapacity(worker, backend);
+      void heartbeat();
+    });
+    matchCapacity(worker, backend);
+    void worker.run().catch((error: unknown) => options.log(`worker ${name} stopped: ${(error as Error).message}`));
+    workers.set(backend, worker);
+    options.log(`worker: taking ${name} jobs (concurrency ${backend.slots})`);
   }
+  await heartbeat();
+  const beat = setInterval(() => void heartbeat(), options.heartbeatMs);
+
+  async function processJob(job: BullJob<JobData, WireOutcome>, token: string, backend: Backend): Promise<WireOutcome> {
+    const controller = new AbortController();
+    running.set(job.id!, controller);
+    try {
+      const image = await redis.getBuffer(inputKey(job.id!));
+      if (image === null) return end(job, 'failed', { status: 503, message: 'the job\'s input is no longer in Redis (its submission failed half-way, or Redis lost it)' });
+      const work = workFromWire(job.data.work, image);
+      const record = recordOf(job.data);
+      const avoid = new Set(job.data.avoid);
+      let attempts = job.data.attempts;
+      for (;;) {
+        const lease = await leaseFor(backend, work, avoid, controller.signal);
+        if (lease === undefined) return handBack(job, token, backend, avoid, attempts, OTHERS_FIRST_MS);
+        attempts++;
+        const report = (progress: WireProgress): void => void job.updateProgress(progress as unknown as object).catch(() => controller.abort(new LostJobError(job.id!)));
+        report({ progress: 0, step: 0, steps: work.steps, ranOn: lease.ranOn });
+        const outcome = await runAttempt(lease, { record, work }, controller.signal, (progress) => report({ ...progress, ranOn: lease.ranOn }), options.observer);
+        if (outcome.kind === 'succeeded') {
+          await redis.multi().set(resultKey(job.id!), Buffer.from(outcome.result.png), 'PX', options.resultTtlMs).del(inputKey(job.id!)).exec();
+          options.observer?.ended({ ...record, state: 'succeeded', startedAt: new Date(job.processedOn ?? Date.now()), finishedAt: new Date() });
+          return { seed: outcome.result.seed, ranOn: outcome.result.ranOn, parameters: outcome.result.parameters };
+        }
+        if (outcome.kind === 'cancelled') return end(job, 'cancelled');
+        const reason: unknown = controller.signal.reason;
+        if (reason instanceof ShutdownError) return handBack(job, token, backend, avoid, attempts, 0);
+        if (reason instanceof LostJobError) throw reason;
+        avoid.add(lease.ranOn);
+        if (!outcome.unitFault || attempts >= MAX_ATTEMPTS) return end(job, 'failed', outcome.error);
+        if (!retryElsewhere(outcome, attempts, backend.snapshot(), work, avoid)) return handBack(job, token, backend, avoid, attempts, OTHERS_FIRST_MS);
+      }
+    } finally {
+      running.delete(job.id!);
+    }
+  }
+
+  /** Ends the job here: counted once, and its failure reason says why (or that it was cancelled). */
+  function end(job: BullJob<JobData, WireOutcome>, state: Exclude<EndState, 'succeeded'>, error?: JobError): never {
+    options.observer?.ended({ ...recordOf(job.data), state, finishedAt: new Date(), ...(error ? { error } : {}) });
+    throw new UnrecoverableError(encodeFailure(state === 'cancelled' ? 'cancelled' : error!));
+  }
+
+  /**
+   * Puts the job back in the queue, with the units it failed on, for another worker: at the head at once
+   * (a worker stopping), or after `delayMs` so that other workers see it before this one takes it again.
+   */
+  async function handBack(job: BullJob<JobData, WireOutcome>, token: string, backend: Backend, avoid: ReadonlySet<string>, attempts: number, delayMs: number): Promise<never> {
+    matchCapacity(workers.get(backend)!, backend);
+    await job.updateData({ ...job.data, avoid: [...avoid], attempts });
+    options.log(`job ${job.id} handed back to the queue (this worker cannot run it now)`);
+    if (delayMs === 0) {
+      await job.moveToWait(token);
+      throw new WaitingError();
+    }
+    await job.moveToDelayed(Date.now() + delayMs, token);
+    throw new DelayedError();
+  }
+
+  /** A free unit, waiting for one while some local unit could run the work; undefined when none can. */
+  function leaseFor(backend: Backend, work: UpscaleWork, avoid: ReadonlySet<string>, signal: AbortSignal): Promise<Lease | undefined> {
+    return new Promise((resolve) => {
+      const attempt = (): boolean => {
+        if (signal.aborted || refusalAvoiding(backend.snapshot(), work, avoid) !== undefined) {
+          resolve(undefined);
+          return true;
+        }
+        const lease = backend.acquire(work, avoid);
+        if (lease !== undefined) resolve(lease);
+        return lease !== undefined;
+      };
+      if (attempt()) return;
+      const retry = (): void => {
+        if (attempt()) {
+          clearInterval(timer);
+          signal.removeEventListener('abort', retry);
+        }
+      };
+      // A unit frees up or changes health on the backend's own schedule; poll at that pace too.
+      const timer = setInterval(retry, 100);
+      signal.addEventListener('abort', retry);
+    });
+  }
+
   return {
     async close() {
-      await Promise.all(workers.map((w) => w.close()));
-      await Promise.all([...options.backends.values()].map((b) => b.stop()));
+      clearInterval(beat);
+      await removeHeartbeat(redis, options.workerId).catch(() => undefined);
+      const handBackAll = setTimeout(() => {
+        for (const controller of running.values()) controller.abort(new ShutdownError('this worker'));
+      }, Math.max(options.lockMs - 2000, options.lockMs / 2));
+      await Promise.all([...workers.values()].map((worker) => worker.close().catch(() => undefined)));
+      clearTimeout(handBackAll);
+      await Promise.all([...options.backends.values()].map((backend) => backend.stop()));
       subscriber.disconnect();
+      redis.disconnect();
     },
   };
 }
 
-/** The worker took the job because it has capacity, but an instance may be briefly down or busy. */
-async function waitForLease(backend: Backend, work: UpscaleWork, signal: AbortSignal): Promise<Lease> {
-  for (;;) {
-    signal.throwIfAborted();
-    const lease = backend.acquire(work);
-    if (lease !== undefined) return lease;
-    if (!backend.status().ready) throw new BackendError(`backend ${backend.name} has no usable unit on this worker`, 503);
-    await new Promise((resolve) => setTimeout(resolve, LEASE_POLL_MS));
+/** Take as many jobs at once as there are healthy units, and none while there is none. */
+function matchCapacity(worker: Worker, backend: Backend): void {
+  const snapshot = backend.snapshot();
+  const healthy = snapshot.units.filter((unit) => unit.healthy).length;
+  if (!isReady(snapshot)) {
+    if (!worker.isPaused()) void worker.pause(true);
+    return;
   }
+  worker.concurrency = Math.min(Math.max(1, healthy), Math.max(1, backend.slots));
+  if (worker.isPaused()) worker.resume();
+}
+
+function recordOf(data: JobData): JobRecord {
+  return {
+    id: data.record.id, backend: data.record.backend, parameters: data.record.parameters, createdAt: new Date(data.record.createdAt),
+    state: 'running', progress: 0, step: 0, steps: data.work.steps,
+  };
 }

@@ -1,0 +1,32 @@
+import { BackendError, UserError, unknownName } from '../../errors.js';
+import { UPSCALE_METHOD_NAMES } from '../../interpolation/methods.js';
+import { SAMPLERS } from '../../samplers/catalog.js';
+import { NATIVE_SAMPLERS } from '../../samplers/k-diffusion.js';
+import { SCHEDULERS } from '../../schedules/schedulers.js';
+import type { BackendRules } from '../rules.js';
+
+export const NATIVE_SAMPLER_NAMES = SAMPLERS.filter((s) => s.name in NATIVE_SAMPLERS).map((s) => s.name);
+
+/** ONNX models: every method and scheduler, the native samplers, on any loaded model. */
+export const ONNX_RULES: BackendRules = {
+  offers(snapshot) {
+    const ready = snapshot.models.length > 0;
+    return {
+      methods: ready ? UPSCALE_METHOD_NAMES : [],
+      schedulers: ready ? SCHEDULERS.map((s) => s.name) : [],
+      samplers: ready ? NATIVE_SAMPLER_NAMES : [],
+    };
+  },
+  refusal(snapshot, work) {
+    if (snapshot.models.length === 0) {
+      const errors = snapshot.modelErrors.map((e) => `${e.name}: ${e.error}`).join('; ');
+      return new BackendError(`no ONNX model is loaded (${errors || 'MODELS_DIR is empty'})`, 503);
+    }
+    const names = [...new Set(snapshot.models.map((m) => m.name))];
+    if (work.model !== undefined && !names.includes(work.model)) return unknownName('model', work.model, names);
+    if (!(work.sampler.name in NATIVE_SAMPLERS)) {
+      return new UserError(`sampler '${work.sampler.name}' is not available on the onnx backend (allowed: ${NATIVE_SAMPLER_NAMES.join(', ')})`);
+    }
+    return undefined;
+  },
+};
