@@ -171,7 +171,7 @@ t.test('worker SIGTERM: idle, it exits at once; busy, it hands its job back with
   const redis = await redisServer();
   const idle = await worker(redis, await fake());
   const idleStop = await idle.stop();
-  t.equal(idleStop.code, 0, `an idle worker exits 0 (in ${idleStop.ms} ms)`);
+  t.equal(idleStop.code, 0, `an idle worker exits 0 (in ${idleStop.ms} ms)`, { output: idle.output() });
 
   const api = await apiNode(redis);
   const slow = await fake({ stepDelayMs: 30 });
