@@ -78,21 +78,15 @@ export class RedisTransport implements JobTransport {
   }
 
   async get(id: string): Promise<JobRecord | undefined> {
-    for (const queue of this.queues.values()) {
-      const bull = await this.guard('reading the job', BullJob.fromId<JobData, WireOutcome>(queue, id)) as Bull | undefined;
-      if (bull !== undefined) return recordFrom(bull, await this.guard('reading the job state', bull.getState()));
-    }
-    const ended = await this.guard('reading the job', this.redis.get(endedKey(id)));
-    return ended === null ? undefined : decodeEnded(ended);
+    return (await this.read(id))?.record;
   }
 
   async result(id: string): Promise<JobResult | undefined> {
-    const job = await this.get(id);
-    if (job?.state !== 'succeeded') return undefined;
-    const bull = await this.guard('reading the result', BullJob.fromId<JobData, WireOutcome>(this.queue(job.backend), id)) as Bull | undefined;
+    const found = await this.read(id);
+    const outcome = found?.bull?.returnvalue;
+    if (found?.record.state !== 'succeeded' || outcome == null) return undefined;
     const png = await this.guard('reading the result', this.redis.getBuffer(resultKey(id)));
-    if (bull?.returnvalue == null || png === null) return undefined;
-    return { png, seed: bull.returnvalue.seed, ranOn: bull.returnvalue.ranOn, parameters: bull.returnvalue.parameters };
+    return png === null ? undefined : { png, seed: outcome.seed, ranOn: outcome.ranOn, parameters: outcome.parameters };
   }
 
   async position(job: JobRecord): Promise<number | undefined> {
@@ -155,6 +149,18 @@ export class RedisTransport implements JobTransport {
     this.redis.disconnect();
   }
 
+  /** A job's record, and its BullMQ job while BullMQ still has it (an ended-while-waiting job has only a record). */
+  private async read(id: string): Promise<{ readonly record: JobRecord; readonly bull?: Bull } | undefined> {
+    for (const queue of this.queues.values()) {
+      const bull = await this.guard('reading the job', BullJob.fromId<JobData, WireOutcome>(queue, id)) as Bull | undefined;
+      if (bull === undefined) continue;
+      const record = recordFrom(bull, await this.guard('reading the job state', bull.getState()));
+      return record === undefined ? undefined : { record, bull };
+    }
+    const ended = await this.guard('reading the job', this.redis.get(endedKey(id)));
+    return ended === null ? undefined : { record: decodeEnded(ended) };
+  }
+
   private queue(backend: string): Queue<JobData, WireOutcome> {
     return this.queues.get(backend)!;
   }
@@ -181,17 +187,14 @@ export class RedisTransport implements JobTransport {
 
   /** Ends a job that is still waiting (removes it from its queue, keeps a record); false when it is not waiting. */
   private async endWaiting(id: string, state: 'cancelled' | 'failed', error?: JobError): Promise<boolean> {
-    for (const queue of this.queues.values()) {
-      const bull = await this.guard('reading the job', BullJob.fromId<JobData, WireOutcome>(queue, id)) as Bull | undefined;
-      if (bull === undefined || !isWaiting(await this.guard('reading the job state', bull.getState()))) continue;
-      if ((await this.guard('removing the job', queue.remove(id))) !== 1) return false;
-      const record: JobRecord = { ...recordFrom(bull, 'waiting')!, state, finishedAt: new Date(), ...(error ? { error } : {}) };
-      await this.guard('recording the end', this.redis.multi().set(endedKey(id), encodeEnded(record), 'PX', this.options.resultTtlMs).del(inputKey(id)).exec());
-      this.options.observer?.ended(record);
-      this.notify(id);
-      return true;
-    }
-    return false;
+    const found = await this.read(id);
+    if (found?.bull === undefined || found.record.state !== 'queued') return false;
+    if ((await this.guard('removing the job', this.queue(found.record.backend).remove(id))) !== 1) return false;
+    const record: JobRecord = { ...found.record, state, finishedAt: new Date(), ...(error ? { error } : {}) };
+    await this.guard('recording the end', this.redis.multi().set(endedKey(id), encodeEnded(record), 'PX', this.options.resultTtlMs).del(inputKey(id)).exec());
+    this.options.observer?.ended(record);
+    this.notify(id);
+    return true;
   }
 
   /**

@@ -4,7 +4,7 @@ import type { Backend, Lease, UpscaleWork } from '../../backends/backend.js';
 import { isReady } from '../../backends/rules.js';
 import { BackendError } from '../../errors.js';
 import type { EndState, JobError, JobRecord } from '../job.js';
-import { CancelledError, MAX_ATTEMPTS, ShutdownError, refusalAvoiding, retryElsewhere, runAttempt, type JobObserver } from '../runner.js';
+import { CancelledError, MAX_ATTEMPTS, ShutdownError, refusalAvoiding, runAttempt, type JobObserver } from '../runner.js';
 import { publishHeartbeat, removeHeartbeat } from './fleet.js';
 import { CANCEL_CHANNEL, encodeFailure, inputKey, queueName, resultKey, workFromWire, type JobData, type WireOutcome, type WireProgress } from './wire.js';
 
@@ -55,6 +55,8 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
   const heartbeat = (): Promise<void> => publishHeartbeat(redis, { worker: options.workerId, backends: [...options.backends.values()].map((b) => b.snapshot()) }, 3 * options.heartbeatMs)
     .catch(() => undefined);
   const workers = new Map<Backend, Worker>();
+  /** Jobs waiting for a unit of a backend, woken whenever it reports a change. */
+  const waiting = new Map<Backend, Set<() => void>>();
   for (const [name, backend] of options.backends) {
     await backend.start();
     const worker = new Worker<JobData, WireOutcome>(queueName(name), (job, token) => processJob(job, token!, backend), {
@@ -66,9 +68,11 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
       autorun: false,
     });
     worker.on('error', (error) => options.log(`worker ${name}: ${error.message}`));
+    waiting.set(backend, new Set());
     backend.onChange(() => {
       matchCapacity(worker, backend);
       void heartbeat();
+      for (const wake of [...waiting.get(backend)!]) wake();
     });
     matchCapacity(worker, backend);
     void worker.run().catch((error: unknown) => options.log(`worker ${name} stopped: ${(error as Error).message}`));
@@ -90,7 +94,8 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
       let attempts = job.data.attempts;
       for (;;) {
         const lease = await leaseFor(backend, work, avoid, controller.signal);
-        if (lease === undefined) return handBack(job, token, backend, avoid, attempts, OTHERS_FIRST_MS);
+        if (controller.signal.reason instanceof CancelledError) return end(job, 'cancelled');
+        if (lease === undefined) return handBack(job, token, backend, avoid, attempts, controller.signal.aborted ? 0 : OTHERS_FIRST_MS);
         attempts++;
         const report = (progress: WireProgress): void => void job.updateProgress(progress as unknown as object).catch(() => controller.abort(new LostJobError(job.id!)));
         report({ progress: 0, step: 0, steps: work.steps, ranOn: lease.ranOn });
@@ -106,7 +111,7 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
         if (reason instanceof LostJobError) throw reason;
         avoid.add(lease.ranOn);
         if (!outcome.unitFault || attempts >= MAX_ATTEMPTS) return end(job, 'failed', outcome.error);
-        if (!retryElsewhere(outcome, attempts, backend.snapshot(), work, avoid)) return handBack(job, token, backend, avoid, attempts, OTHERS_FIRST_MS);
+        // Next round: another local unit if one can run it, else leaseFor finds none and the job is handed back.
       }
     } finally {
       running.delete(job.id!);
@@ -135,28 +140,24 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
     throw new DelayedError();
   }
 
-  /** A free unit, waiting for one while some local unit could run the work; undefined when none can. */
+  /**
+   * A free unit, waiting for one while some local unit could run the work (the backend reports every unit
+   * freeing up, recovering or going down); undefined when none can, or when the job is aborted.
+   */
   function leaseFor(backend: Backend, work: UpscaleWork, avoid: ReadonlySet<string>, signal: AbortSignal): Promise<Lease | undefined> {
     return new Promise((resolve) => {
-      const attempt = (): boolean => {
-        if (signal.aborted || refusalAvoiding(backend.snapshot(), work, avoid) !== undefined) {
-          resolve(undefined);
-          return true;
-        }
-        const lease = backend.acquire(work, avoid);
-        if (lease !== undefined) resolve(lease);
-        return lease !== undefined;
+      const wakers = waiting.get(backend)!;
+      const attempt = (): void => {
+        const refused = signal.aborted || refusalAvoiding(backend.snapshot(), work, avoid) !== undefined;
+        const lease = refused ? undefined : backend.acquire(work, avoid);
+        if (!refused && lease === undefined) return; // every able unit is busy: wait for the next change
+        wakers.delete(attempt);
+        signal.removeEventListener('abort', attempt);
+        resolve(lease);
       };
-      if (attempt()) return;
-      const retry = (): void => {
-        if (attempt()) {
-          clearInterval(timer);
-          signal.removeEventListener('abort', retry);
-        }
-      };
-      // A unit frees up or changes health on the backend's own schedule; poll at that pace too.
-      const timer = setInterval(retry, 100);
-      signal.addEventListener('abort', retry);
+      wakers.add(attempt);
+      signal.addEventListener('abort', attempt);
+      attempt();
     });
   }
 
