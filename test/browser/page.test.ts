@@ -11,15 +11,13 @@ import { loadConfig } from '../../src/config.js';
 import { buildApp } from '../../src/http/app.js';
 import { encodeRgbPng } from '../../src/images/png.js';
 import { modelsFolder } from '../helpers/models.js';
+import { skipFileWithout } from '../helpers/references.js';
 
 // The page in a real browser (Debian's chromium, driven by playwright-core; no browser download):
 // load, upload, run, watch progress, get the result, run a grid, take a screenshot.
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 
-if (!existsSync(CHROMIUM)) {
-  t.comment(`browser test skipped: no ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
-  t.pass('skipped without chromium');
-} else {
+if (!skipFileWithout(t, existsSync(CHROMIUM) ? undefined : `no ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`)) {
   const root = await modelsFolder({ tiny: {} });
   const app = await buildApp(loadConfig({ MODELS_DIR: root, LOG_LEVEL: 'silent', ONNX_WARMUP: 'false' }), { logger: false });
   await app.listen({ port: 0, host: '127.0.0.1' });

@@ -5,6 +5,7 @@ import { UPSCALE_METHOD_NAMES } from '../../src/interpolation/methods.js';
 import { latent } from '../../src/latent/tensor.js';
 import { findPython, fromBase64, runPythonJson, toBase64 } from '../helpers/python.js';
 import { maxAbsDifference, randomValues } from '../helpers/random.js';
+import { skipFileWithout } from '../helpers/references.js';
 
 // Every method against torch.nn.functional.interpolate (and a transcription of ComfyUI's bislerp) run by
 // PyTorch itself: batch > 1, 16 channels, non-square, odd sizes, 1.5x, 2.37x, downscales, 1-cell edges.
@@ -33,10 +34,7 @@ const BISLERP_TOLERANCE = 1e-4;
 const toleranceFor = (method: string): number => (method === 'bislerp' ? BISLERP_TOLERANCE : TOLERANCE);
 
 const python = findPython(['torch', 'numpy']);
-if ('skip' in python) {
-  t.comment(`torch parity skipped: ${python.skip}`);
-  t.pass('skipped without torch');
-} else {
+if (!skipFileWithout(t, 'skip' in python ? python.skip : undefined) && 'python' in python) {
   const requests = CASES.flatMap((c, caseIndex) => UPSCALE_METHOD_NAMES.map((method) => {
     const data = randomValues(c.shape.reduce((a, b) => a * b, 1), 1000 + caseIndex);
     return { ...c, method, data };

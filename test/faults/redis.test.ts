@@ -11,14 +11,14 @@ import { modelsFolder } from '../helpers/models.js';
 import { seededRandom } from '../helpers/random.js';
 import { redisAvailable, startRedis, type RedisServer } from '../helpers/redis.js';
 import { pngBase64, until } from '../helpers/service.js';
+import { missingReference } from '../helpers/references.js';
 
 // Fault injection in Redis mode, every part a real process: redis-server, fake A1111 servers, workers.
 // The API node runs in this process (its own Redis connections, exactly as in `npm start`).
 
 interface JobView { id: string; state: string; step: number; ran_on: string | null; queue_position: number | null; error: { status: number; message: string } | null }
 
-const missing = redisAvailable() ? undefined : 'no redis-server (apt-get install redis-server)';
-if (missing && process.env['CI'] === 'true') throw new Error(`CI needs redis-server for the Redis fault tests: ${missing}`);
+const missing = missingReference(redisAvailable() ? undefined : 'no redis-server (apt-get install redis-server)');
 
 const cleanups: (() => Promise<unknown>)[] = [];
 t.teardown(async () => {

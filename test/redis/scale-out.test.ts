@@ -6,13 +6,11 @@ import { sniffImage } from '../../src/images/sniff.js';
 import { FakeA1111 } from '../fakes/fake-a1111.js';
 import { redisAvailable, startRedis, startWorker } from '../helpers/redis.js';
 import { pngBase64, until } from '../helpers/service.js';
+import { skipFileWithout } from '../helpers/references.js';
 
 interface JobView { id: string; state: string; step: number; error: { message: string } | null }
 
-if (!redisAvailable()) {
-  t.comment('Redis scale-out tests skipped: no redis-server (apt-get install redis-server)');
-  t.pass('skipped without redis-server');
-} else {
+if (!skipFileWithout(t, redisAvailable() ? undefined : 'no redis-server (apt-get install redis-server)')) {
   const redis = await startRedis();
   const fakes = await Promise.all([new FakeA1111({ companion: true, stepDelayMs: 25 }).start(), new FakeA1111({ companion: true, stepDelayMs: 25 }).start()]);
   const workerEnv = (fake: FakeA1111): Record<string, string> => ({
