@@ -113,8 +113,13 @@ export class JobService {
       if (isEndEvent(event) || event.type === 'closing') stop();
       listener(event, job);
     };
+    // Each read takes the job as it is then, so notices that arrive while one waits add nothing to it.
+    let readQueued = false;
     const read = (): void => {
+      if (readQueued) return;
+      readQueued = true;
       reading = reading.then(async () => {
+        readQueued = false;
         if (stopped) return;
         let now: JobRecord | undefined;
         try {
