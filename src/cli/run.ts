@@ -1,4 +1,5 @@
 import { UserError } from '../errors.js';
+import { convertCheckpointCommand, makeTestCheckpointCommand } from './commands/checkpoints.js';
 import type { Command, CommandIO } from './commands/command.js';
 import { methodsCommand, samplersCommand, schedulersCommand } from './commands/listings.js';
 import { makeTestModelCommand, noiseCommand, tokenizeCommand } from './commands/models.js';
@@ -7,7 +8,8 @@ import { sigmasCommand } from './commands/sigmas.js';
 import { workerCommand } from './commands/worker.js';
 
 export const COMMANDS: readonly Command[] = [
-  resizeLatentCommand, sigmasCommand, methodsCommand, schedulersCommand, samplersCommand, noiseCommand, tokenizeCommand, makeTestModelCommand, workerCommand,
+  resizeLatentCommand, sigmasCommand, methodsCommand, schedulersCommand, samplersCommand, noiseCommand, tokenizeCommand, makeTestModelCommand,
+  convertCheckpointCommand, makeTestCheckpointCommand, workerCommand,
 ];
 
 function help(): string {
