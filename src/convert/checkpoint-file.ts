@@ -1,4 +1,5 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, read, readSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { basename } from 'node:path';
 import { UserError } from '../errors.js';
 import { decodeElements, type StoredElement } from '../formats/element-types.js';
@@ -10,6 +11,7 @@ import { decodeElements, type StoredElement } from '../formats/element-types.js'
 const FLOAT_DTYPES: Record<string, StoredElement> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
 const BYTES_PER_DTYPE: Record<string, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
 const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+const readAsync = promisify(read);
 
 export interface TensorEntry {
   readonly dtype: string;
@@ -99,26 +101,26 @@ export class CheckpointFile {
     return entry;
   }
 
-  /** The stored bytes of a tensor, as they are on disk (little-endian). */
-  bytes(name: string): Buffer {
+  /** The stored bytes of a tensor, as they are on disk (little-endian), read without blocking the event loop. */
+  async bytes(name: string): Promise<Buffer> {
     const { begin, end } = this.entry(name);
     const out = Buffer.alloc(end - begin);
     let done = 0;
     while (done < out.length) {
-      const read = readSync(this.fd, out, done, out.length - done, begin + done);
-      if (read === 0) throw new CheckpointError(this.path, `truncated while reading '${name}'`);
-      done += read;
+      const { bytesRead } = await readAsync(this.fd, out, done, out.length - done, begin + done);
+      if (bytesRead === 0) throw new CheckpointError(this.path, `truncated while reading '${name}'`);
+      done += bytesRead;
     }
     return out;
   }
 
   /** A floating-point tensor as float32 values. */
-  floats(name: string): Float32Array {
+  async floats(name: string): Promise<Float32Array> {
     const entry = this.entry(name);
     const element = FLOAT_DTYPES[entry.dtype];
     if (element === undefined) throw new CheckpointError(this.path, `tensor '${name}' is ${entry.dtype}; expected F32, F16 or BF16`);
     const count = entry.shape.reduce((a, b) => a * b, 1);
-    return decodeElements(this.bytes(name), element, count);
+    return decodeElements(await this.bytes(name), element, count);
   }
 
   /** Names under a prefix, without it. */

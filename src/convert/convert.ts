@@ -10,7 +10,7 @@ import {
   CHECKPOINT_FAMILIES, CHECKPOINT_LAYOUTS, VAE_PREFIX, componentGraphs, detectFamily, readArchitecture, type CheckpointFamily, type ModelArchitecture,
 } from './layouts.js';
 import { ShapeReader } from './shapes.js';
-import { CheckpointWeights, ExternalWeightsWriter, type StoragePrecision } from './weights.js';
+import { CheckpointWeights, type StoragePrecision } from './weights.js';
 
 // `convert-checkpoint`: a single-file ldm/sgm checkpoint → the diffusers ONNX folder the loader reads,
 // with graphs built by our own graph builder and weights streamed tensor by tensor into each component's
@@ -41,6 +41,8 @@ export interface ConversionSummary {
 /** Keys real files hold outside the networks, or inside them but unused (never converted, never an error). */
 const IGNORED_KEY = /(^|\.)position_ids$|(^|\.)logit_scale$|^first_stage_model\.loss\./;
 
+/** Each component's weights beside its model.onnx (ONNX external data; protobuf alone stops at 2 GB). */
+const WEIGHTS_FILE = 'weights.pb';
 const CLIP_BPE = new URL('../../assets/clip/bpe_simple_vocab_16e6.txt.gz', import.meta.url);
 
 export async function convertCheckpoint(input: string, output: string, options: ConvertOptions = {}): Promise<ConversionSummary> {
@@ -67,16 +69,11 @@ export async function convertCheckpoint(input: string, output: string, options: 
       const componentStarted = performance.now();
       const folder = join(temporary, component.folder);
       await mkdir(folder);
-      const writer = new ExternalWeightsWriter(join(folder, 'weights.pb'), 'weights.pb');
-      try {
-        const source = component.folder.startsWith('vae') ? vaeSource : file;
-        const graph = component.build(new CheckpointWeights(source, component.prefix, precision, writer, used));
-        await writeFile(join(folder, 'model.onnx'), encodeModel(graph));
-      } finally {
-        writer.close();
-      }
-      bytes += writer.bytes;
-      log(`  ${component.folder}: ${(writer.bytes / 1e6).toFixed(1)} MB of weights in ${((performance.now() - componentStarted) / 1000).toFixed(1)} s`);
+      const weights = new CheckpointWeights(component.folder.startsWith('vae') ? vaeSource : file, component.prefix, precision, WEIGHTS_FILE, used);
+      await writeFile(join(folder, 'model.onnx'), encodeModel(component.build(weights)));
+      const written = await weights.write(join(folder, WEIGHTS_FILE));
+      bytes += written;
+      log(`  ${component.folder}: ${(written / 1e6).toFixed(1)} MB of weights in ${((performance.now() - componentStarted) / 1000).toFixed(1)} s`);
     }
     checkNothingLeftOver(file, family, used, vaeFile === undefined);
     await writeFolderFiles(temporary, family, prediction, predictionSource, precision, basename(input));

@@ -1,37 +1,13 @@
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import type { GraphBuilder } from '../engine/onnx/graph-builder.js';
-import type { ExternalData } from '../engine/onnx/model.js';
 import { encodeElements } from '../formats/element-types.js';
 import { CheckpointError, type CheckpointFile } from './checkpoint-file.js';
 import type { WeightSource } from './graphs/layers.js';
 
 export type StoragePrecision = 'fp16' | 'fp32';
 
-/** Appends initializer bytes to one component's external weights file (ONNX external data). */
-export class ExternalWeightsWriter {
-  private readonly fd: number;
-  private offset = 0;
-
-  constructor(readonly path: string, private readonly location: string) {
-    this.fd = openSync(path, 'w');
-  }
-
-  append(bytes: Uint8Array): ExternalData {
-    let written = 0;
-    while (written < bytes.length) written += writeSync(this.fd, bytes, written, bytes.length - written, this.offset + written);
-    const data = { location: this.location, offset: this.offset, length: bytes.length };
-    this.offset += bytes.length;
-    return data;
-  }
-
-  get bytes(): number {
-    return this.offset;
-  }
-
-  close(): void {
-    closeSync(this.fd);
-  }
-}
+/** Element bytes per stored precision. */
+const BYTES: Record<StoragePrecision, number> = { fp16: 2, fp32: 4 };
 
 /**
  * Weights taken from a checkpoint under one key prefix, checked against the shape the graph expects,
@@ -40,12 +16,16 @@ export class ExternalWeightsWriter {
  */
 export class CheckpointWeights implements WeightSource {
   private readonly converted = new Map<string, string>();
+  /** Tensors the graph refers to, in external-file order, written by `write()`. */
+  private readonly pending: string[] = [];
+  private offset = 0;
 
   constructor(
     private readonly file: CheckpointFile,
     private readonly prefix: string,
     private readonly precision: StoragePrecision,
-    private readonly writer: ExternalWeightsWriter,
+    /** The external weights file's name, relative to the model file. */
+    private readonly location: string,
     /** Every full key a graph took or checked, for the caller's check that nothing was left over. */
     readonly used: Set<string>,
   ) {}
@@ -55,11 +35,10 @@ export class CheckpointWeights implements WeightSource {
     const done = this.converted.get(key);
     if (done !== undefined) return done;
     this.expect(name, shape);
-    const stored = this.file.entry(key);
-    const bytes = this.precision === 'fp16' && stored.dtype === 'F16' ? this.file.bytes(key)
-      : this.precision === 'fp32' && stored.dtype === 'F32' ? this.file.bytes(key)
-        : encodeElements(this.file.floats(key), this.precision === 'fp16' ? 'float16' : 'float32');
-    const initializer = g.initializer(key, this.precision === 'fp16' ? 'float16' : 'float32', shape, this.writer.append(bytes));
+    const length = shape.reduce((a, b) => a * b, 1) * BYTES[this.precision];
+    const initializer = g.initializer(key, this.precision === 'fp16' ? 'float16' : 'float32', shape, { location: this.location, offset: this.offset, length });
+    this.offset += length;
+    this.pending.push(key);
     const value = this.precision === 'fp16' ? g.op('Cast', [initializer], { to: { int: 1 } }) : initializer;
     this.converted.set(key, value);
     return value;
@@ -72,6 +51,23 @@ export class CheckpointWeights implements WeightSource {
       throw new CheckpointError(this.file.path, `tensor '${key}' has shape [${stored.join(', ')}]; the architecture read from the other tensors needs [${shape.join(', ')}]`);
     }
     this.used.add(key);
+  }
+
+  /** Reads, converts and appends every tensor the graph took, one at a time; returns the bytes written. */
+  async write(path: string): Promise<number> {
+    const output: FileHandle = await open(path, 'w');
+    try {
+      for (const key of this.pending) {
+        const dtype = this.file.entry(key).dtype;
+        const bytes = (this.precision === 'fp16' && dtype === 'F16') || (this.precision === 'fp32' && dtype === 'F32')
+          ? await this.file.bytes(key)
+          : encodeElements(await this.file.floats(key), this.precision === 'fp16' ? 'float16' : 'float32');
+        await output.write(bytes);
+      }
+    } finally {
+      await output.close();
+    }
+    return this.offset;
   }
 }
 
