@@ -5,7 +5,8 @@ import { UserError } from '../errors.js';
 // CLIP's byte-level BPE tokenizer as transformers' CLIPTokenizer runs it for Stable Diffusion 1.x
 // (latent-math.md §7): NFC + whitespace collapse + lower case, CLIP's split regex, bytes mapped to
 // printable characters, BPE by merge rank with "</w>" on each word's last symbol, then
-// <|startoftext|> … <|endoftext|> truncated and padded to 77.
+// <|startoftext|> … <|endoftext|> truncated to 77 and padded with the tokenizer's pad token: CLIP-L's is
+// <|endoftext|>, OpenCLIP's (SD 2.x, SDXL's second encoder) is "!" (tokenizer/special_tokens_map.json).
 
 export const CONTEXT_LENGTH = 77;
 const START = '<|startoftext|>';
@@ -74,12 +75,17 @@ export class ClipTokenizer {
     return this.vocabulary.vocab.size;
   }
 
-  /** The 77 ids the text encoder takes: start, up to 75 tokens, end, then end-token padding. */
-  encode(text: string): number[] {
+  /** The 77 ids the text encoder takes: start, up to 75 tokens, end, then `padId` (the end token unless given). */
+  encode(text: string, { padId = this.endId }: { readonly padId?: number } = {}): number[] {
     const tokens = this.tokenize(text).slice(0, CONTEXT_LENGTH - 2);
     const ids = [this.startId, ...tokens, this.endId];
-    while (ids.length < CONTEXT_LENGTH) ids.push(this.endId);
+    while (ids.length < CONTEXT_LENGTH) ids.push(padId);
     return ids;
+  }
+
+  /** A token's id in the vocabulary, or undefined when it has none. */
+  tokenId(token: string): number | undefined {
+    return this.vocabulary.vocab.get(token);
   }
 
   /** Token ids without the start/end framing. */

@@ -27,6 +27,18 @@ t.test('a byte vocabulary tokenizes anything, one token per byte', async (t) => 
   t.ok(ids.slice(5).every((id) => id === 513));
 });
 
+t.test('a pad id: start, tokens and end as before, then the pad (OpenCLIP pads with "!", id 0)', async (t) => {
+  const tokenizer = new ClipTokenizer(byteVocabulary());
+  const ids = tokenizer.encode('ab c', { padId: 0 });
+  t.same(ids.slice(0, 5), [512, 64, 256 + 65, 256 + 66, 513]);
+  t.equal(ids.length, 77);
+  t.ok(ids.slice(5).every((id) => id === 0));
+  t.equal(tokenizer.tokenId('!'), 0);
+  t.equal(tokenizer.tokenId('<pad>'), undefined);
+  const full = tokenizer.encode('x'.repeat(200), { padId: 0 });
+  t.same([full.length, full[0], full[76]], [77, 512, 513], 'a truncated prompt still ends with the end token, no pad');
+});
+
 if (!existsSync(BPE)) {
   t.comment(`real CLIP vocabulary tests skipped: ${BPE} is missing`);
 } else {
