@@ -1,0 +1,167 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, readdir, stat, truncate, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { convertCheckpointsIn } from '../../src/convert/cache.js';
+import { CheckpointFile } from '../../src/convert/checkpoint-file.js';
+import { convertCheckpoint } from '../../src/convert/convert.js';
+import { CHECKPOINT_FAMILIES, CHECKPOINT_LAYOUTS, VAE_PREFIX, readArchitecture } from '../../src/convert/layouts.js';
+import { ShapeReader } from '../../src/convert/shapes.js';
+import { TEST_ARCHITECTURES, writeTestCheckpoint } from '../../src/convert/test-checkpoint.js';
+import { runCli } from '../../src/cli/run.js';
+import { encodeRgbPng } from '../../src/images/png.js';
+
+const dir = await mkdtemp(join(tmpdir(), 'latent-upscale-convert-'));
+const checkpoint = (family: 'sd1' | 'sd2' | 'sdxl', precision: 'fp16' | 'fp32' = 'fp32'): string => {
+  const path = join(dir, `${family}-${precision}.safetensors`);
+  if (!existsSync(path)) writeTestCheckpoint(path, { family, size: 'tiny', precision, seed: 7 });
+  return path;
+};
+
+/** Rewrites a safetensors header; data offsets count from the end of the header, so they keep their meaning. */
+async function editHeader(source: string, target: string, edit: (header: Record<string, { shape: number[] }>) => void): Promise<void> {
+  const bytes = await readFile(source);
+  const length = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + length).toString('utf8')) as Record<string, { shape: number[] }>;
+  edit(header);
+  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64LE(BigInt(json.length));
+  await writeFile(target, Buffer.concat([prefix, json, bytes.subarray(8 + length)]));
+}
+
+const leftovers = async (): Promise<string[]> => (await readdir(dir)).filter((f) => f.includes('.partial-'));
+
+t.test('the architecture read back from a written checkpoint is the one it was written with, for every family', async (t) => {
+  for (const family of CHECKPOINT_FAMILIES) {
+    const file = CheckpointFile.open(checkpoint(family));
+    const shapes = new ShapeReader(file.path, '', (name) => file.entries.get(name)?.shape);
+    t.same(readArchitecture(family, shapes, shapes.under(VAE_PREFIX)), TEST_ARCHITECTURES[family].tiny, family);
+    file.close();
+  }
+});
+
+t.test('a converted folder has the diffusers layout, the family, the prediction and the tokenizer pad of each encoder', async (t) => {
+  for (const family of CHECKPOINT_FAMILIES) {
+    const out = join(dir, `layout-${family}`);
+    const summary = await convertCheckpoint(checkpoint(family), out, { precision: 'fp16' });
+    t.equal(summary.family, family);
+    const index = JSON.parse(await readFile(join(out, 'model_index.json'), 'utf8')) as { _class_name: string; latent_upscale: { family: string; prediction: string } };
+    t.equal(index._class_name, CHECKPOINT_LAYOUTS[family].pipelineClass);
+    t.same([index.latent_upscale.family, index.latent_upscale.prediction], [family, 'eps']);
+    const folders = (await readdir(out)).sort();
+    const expected = ['model_index.json', 'scheduler', 'text_encoder', 'tokenizer', 'unet', 'vae_decoder', 'vae_encoder', ...(family === 'sdxl' ? ['text_encoder_2', 'tokenizer_2'] : [])].sort();
+    t.same(folders, expected, `${family} folders`);
+    for (const component of folders.filter((f) => /encoder|unet|decoder/.test(f) && !f.startsWith('tokenizer'))) {
+      t.ok((await stat(join(out, component, 'weights.pb'))).size > 0, `${family} ${component} has external weights`);
+    }
+    const pads = await Promise.all(CHECKPOINT_LAYOUTS[family].textEncoders.map(async (e) => (JSON.parse(await readFile(join(out, e.tokenizerFolder, 'special_tokens_map.json'), 'utf8')) as { pad_token: string }).pad_token));
+    t.same(pads, { sd1: ['<|endoftext|>'], sd2: ['!'], sdxl: ['<|endoftext|>', '!'] }[family], `${family}: CLIP pads with the end token, OpenCLIP with 0 ("!")`);
+    const scale = (JSON.parse(await readFile(join(out, 'vae_decoder', 'config.json'), 'utf8')) as { scaling_factor: number }).scaling_factor;
+    t.equal(scale, family === 'sdxl' ? 0.13025 : 0.18215);
+  }
+});
+
+t.test('fp16 storage halves the weights of an fp32 checkpoint', async (t) => {
+  const half = await convertCheckpoint(checkpoint('sd1'), join(dir, 'half'), { precision: 'fp16' });
+  const full = await convertCheckpoint(checkpoint('sd1'), join(dir, 'full'), { precision: 'fp32' });
+  t.equal(full.bytes, 2 * half.bytes);
+});
+
+t.test('prediction: the option, then NAME.yaml beside the file, then a v_pred key, else ε', async (t) => {
+  const base = join(dir, 'v-model.safetensors');
+  await writeFile(base, await readFile(checkpoint('sd2')));
+  t.equal((await convertCheckpoint(base, join(dir, 'v-default'))).prediction, 'eps');
+  t.equal((await convertCheckpoint(base, join(dir, 'v-option'), { prediction: 'v' })).prediction, 'v');
+  await writeFile(join(dir, 'v-model.yaml'), 'model:\n  params:\n    parameterization: "v"\n');
+  const fromYaml = await convertCheckpoint(base, join(dir, 'v-yaml'));
+  t.same([fromYaml.prediction, fromYaml.predictionSource], ['v', 'v-model.yaml']);
+  const scheduler = JSON.parse(await readFile(join(dir, 'v-yaml', 'scheduler', 'scheduler_config.json'), 'utf8')) as { prediction_type: string };
+  t.equal(scheduler.prediction_type, 'v_prediction');
+  const marked = join(dir, 'marked.safetensors');
+  await editHeader(checkpoint('sd2'), marked, (header) => {
+    header['v_pred'] = header['model_ema.decay']!;
+    delete header['model_ema.decay'];
+  });
+  t.equal((await convertCheckpoint(marked, join(dir, 'v-key'))).prediction, 'v');
+});
+
+t.test('a bad file fails with one message naming the file and the tensor, and leaves no output folder behind', async (t) => {
+  const cases: [string, (path: string) => Promise<void>, RegExp][] = [
+    ['png.safetensors', (p) => writeFile(p, encodeRgbPng(8, 8, () => [1, 2, 3])), /png\.safetensors: not a safetensors file/],
+    ['truncated.safetensors', async (p) => {
+      await writeFile(p, await readFile(checkpoint('sd1')));
+      await truncate(p, (await stat(p)).size - 1000);
+    }, /truncated\.safetensors: truncated: tensor '[^']+' ends at byte/],
+    ['missing.safetensors', (p) => editHeader(checkpoint('sd1'), p, (h) => void delete h['model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_v.weight']),
+      /missing\.safetensors: tensor 'model\.diffusion_model\.input_blocks\.1\.1\.transformer_blocks\.0\.attn2\.to_v\.weight' is missing/],
+    ['reshaped.safetensors', (p) => editHeader(checkpoint('sd1'), p, (h) => void h['model.diffusion_model.time_embed.0.weight']!.shape.reverse()),
+      /reshaped\.safetensors: tensor 'model\.diffusion_model\.time_embed\.0\.weight' has shape \[32, 128\]; the architecture read from the other tensors needs \[128, 32\]/],
+    ['unknown.safetensors', (p) => editHeader(checkpoint('sd1'), p, (h) => {
+      h['cond_stage_model.transformer.text_model.final_layer_norm.bogus'] = h['cond_stage_model.transformer.text_model.final_layer_norm.weight']!;
+      delete h['cond_stage_model.transformer.text_model.final_layer_norm.weight'];
+    }), /unknown\.safetensors: not a Stable Diffusion checkpoint: none of/],
+    ['extra.safetensors', (p) => editHeader(checkpoint('sd1'), p, (h) => {
+      h['model.diffusion_model.input_blocks.9.0.in_layers.0.weight'] = h['model_ema.decay']!;
+      delete h['model_ema.decay'];
+    }), /extra\.safetensors: tensor 'model\.diffusion_model\.input_blocks\.9\.0\.in_layers\.0\.weight' fits no part of the Stable Diffusion 1\.x architecture/],
+  ];
+  for (const [name, make, message] of cases) {
+    const path = join(dir, name);
+    await make(path);
+    const out = join(dir, `out-${name}`);
+    await t.rejects(convertCheckpoint(path, out), { message }, name);
+    t.notOk(existsSync(out), `${name}: no output folder`);
+  }
+  await t.rejects(convertCheckpoint(join(dir, 'model.ckpt'), join(dir, 'out-ckpt')), { message: /model\.ckpt: pickled PyTorch checkpoints are not read/ });
+  await t.rejects(convertCheckpoint(checkpoint('sd1'), join(dir, 'out-family'), { family: 'sdxl' }), { message: /--family sdxl needs 'conditioner\.embedders\.1\.model\.ln_final\.weight', which the file lacks \(it looks like sd1\)/ });
+  await t.rejects(convertCheckpoint(checkpoint('sd1'), join(dir, 'layout-sd1')), { message: /already exists/ });
+  t.same(await leftovers(), [], 'no .partial folder or file anywhere');
+});
+
+t.test('MODELS_DIR checkpoints are converted once and reused while the file is unchanged', async (t) => {
+  const models = await mkdtemp(join(tmpdir(), 'latent-upscale-models-dir-'));
+  await writeFile(join(models, 'my-model.safetensors'), await readFile(checkpoint('sd1')));
+  await writeFile(join(models, 'broken.safetensors'), 'not a checkpoint');
+  const cache = join(models, '.cache');
+  const lines: string[] = [];
+  const first = await convertCheckpointsIn(models, cache, (line) => lines.push(line));
+  t.same([...first.folders.keys()], ['my-model']);
+  t.match(first.failures.get('broken'), /broken\.safetensors: not a safetensors file/);
+  t.match(lines.join('\n'), /converting my-model\.safetensors .* this happens once per file/);
+  const converted = (await stat(join(cache, 'my-model', 'unet', 'weights.pb'))).mtimeMs;
+
+  lines.length = 0;
+  const second = await convertCheckpointsIn(models, cache, (line) => lines.push(line));
+  t.same([...second.folders.keys()], ['my-model']);
+  t.notMatch(lines.join('\n'), /converting my-model/, 'reused');
+  t.equal((await stat(join(cache, 'my-model', 'unet', 'weights.pb'))).mtimeMs, converted);
+
+  const later = new Date(Date.now() + 5000);
+  await utimes(join(models, 'my-model.safetensors'), later, later);
+  lines.length = 0;
+  await convertCheckpointsIn(models, cache, (line) => lines.push(line));
+  t.match(lines.join('\n'), /converting my-model\.safetensors/, 'a changed file is converted again');
+});
+
+t.test('the CLI commands: make-test-checkpoint, convert-checkpoint, and one-line errors for bad options', async (t) => {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io = { stdout: (s: string) => void out.push(s), stderr: (s: string) => void err.push(s) };
+  const file = join(dir, 'cli.safetensors');
+  t.equal(await runCli(['make-test-checkpoint', file, '--family', 'sdxl', '--precision', 'fp16'], io), 0);
+  t.match(err.join('\n'), /cli\.safetensors: \d+ tensors/);
+  t.equal(await runCli(['convert-checkpoint', file, join(dir, 'cli-out'), '--precision', 'fp32'], io), 0);
+  t.match(JSON.parse(out.at(-1)!), { family: 'sdxl', prediction: 'eps', precision: 'fp32' });
+  for (const [args, message] of [
+    [['make-test-checkpoint', file], /--family is required \(one of sd1, sd2, sdxl\)/],
+    [['make-test-checkpoint', file, '--family', 'sd3'], /--family must be one of sd1, sd2, sdxl; got 'sd3'/],
+    [['convert-checkpoint', file, join(dir, 'x'), '--prediction', 'x0'], /--prediction must be one of auto, eps, v; got 'x0'/],
+    [['convert-checkpoint', file, join(dir, 'y'), '--precision', 'bf16'], /--precision must be one of fp16, fp32; got 'bf16'/],
+  ] as const) {
+    err.length = 0;
+    t.equal(await runCli(args, io), 2, args.join(' '));
+    t.match(err.join('\n'), message);
+  }
+});
