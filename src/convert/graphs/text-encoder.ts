@@ -120,7 +120,7 @@ function transformerLayer(nn: Layers, arch: TextArchitecture, x: string, i: numb
     const packed = nn.linear(normed, `${prefix}attn.in_proj`, width, 3 * width, true, '_weight', '_bias');
     [q, k, v] = [0, 1, 2].map((part) => g.op('Slice', [packed, g.int64s([part * width]), g.int64s([(part + 1) * width]), g.int64s([-1])])) as [string, string, string];
   }
-  const attended = g.op('Add', [x, nn.linear(nn.attention(q, k, v, width / HEAD_WIDTH, width, mask), `${prefix}${names.out}`, width, width)]);
+  const attended = g.op('Add', [x, nn.linear(nn.maskedAttention(q, k, v, width / HEAD_WIDTH, width, mask), `${prefix}${names.out}`, width, width)]);
   const hidden = nn.linear(nn.layerNorm(attended, `${prefix}${names.norm2}`, width, LAYER_NORM_EPSILON), `${prefix}${names.fc1}`, width, arch.mlpWidth);
   const activated = arch.flavour === 'clip' ? nn.quickGelu(hidden) : nn.gelu(hidden);
   return g.op('Add', [attended, nn.linear(activated, `${prefix}${names.fc2}`, arch.mlpWidth, width)]);

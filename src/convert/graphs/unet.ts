@@ -192,6 +192,6 @@ class UNetBlocks {
     const q = nn.linear(x, `${name}.to_q`, channels, channels, false);
     const k = nn.linear(context, `${name}.to_k`, contextWidth, channels, false);
     const v = nn.linear(context, `${name}.to_v`, contextWidth, channels, false);
-    return nn.linear(nn.attention(q, k, v, heads, channels), `${name}.to_out.0`, channels, channels);
+    return nn.linear(nn.attention(q, k, v, heads), `${name}.to_out.0`, channels, channels);
   }
 }

@@ -48,7 +48,7 @@ class VaeBlocks {
     const { nn } = this;
     const normed = nn.groupNorm(x, `${name}.norm`, channels, NORM_EPSILON);
     const [q, k, v] = ['q', 'k', 'v'].map((p) => nn.toSequence(nn.conv(normed, `${name}.${p}`, channels, channels, 1))) as [string, string, string];
-    const attended = nn.fromSequence(nn.attention(q, k, v, 1, channels), x);
+    const attended = nn.fromSequence(nn.attention(q, k, v, 1), x);
     return nn.g.op('Add', [x, nn.conv(attended, `${name}.proj_out`, channels, channels, 1)]);
   }
 

@@ -9,10 +9,10 @@ export class GraphBuilder {
 
   constructor(private readonly name: string) {}
 
-  /** Adds a node with one output and returns that output's name. */
-  op(op: string, inputs: readonly string[], attributes?: Record<string, AttributeValue>): string {
+  /** Adds a node with one output and returns that output's name; `domain` names an operator set other than ONNX's own. */
+  op(op: string, inputs: readonly string[], attributes?: Record<string, AttributeValue>, domain?: string): string {
     const output = `${op.toLowerCase()}_${this.counter++}`;
-    this.nodes.push({ op, inputs, outputs: [output], name: output, ...(attributes ? { attributes } : {}) });
+    this.nodes.push({ op, inputs, outputs: [output], name: output, ...(attributes ? { attributes } : {}), ...(domain ? { domain } : {}) });
     return output;
   }
 

@@ -66,12 +66,15 @@ export interface ModelOptions {
 export const DEFAULT_MODEL_OPTIONS: ModelOptions = { opset: 17, irVersion: 8, producer: 'latent-upscale' };
 
 export function encodeModel(graph: GraphSpec, options: ModelOptions = DEFAULT_MODEL_OPTIONS): Uint8Array {
-  return new ProtoWriter()
+  const writer = new ProtoWriter()
     .varint(1, options.irVersion)
     .string(2, options.producer ?? 'latent-upscale')
     .message(7, encodeGraph(graph))
-    .message(8, new ProtoWriter().string(1, '').varint(2, options.opset))
-    .finish();
+    .message(8, new ProtoWriter().string(1, '').varint(2, options.opset));
+  // Other operator sets a node uses (onnxruntime's com.microsoft contrib ops are all at version 1).
+  const domains = new Set(graph.nodes.flatMap((n) => (n.domain ? [n.domain] : [])));
+  for (const domain of domains) writer.message(8, new ProtoWriter().string(1, domain).varint(2, 1));
+  return writer.finish();
 }
 
 function encodeGraph(graph: GraphSpec): ProtoWriter {
