@@ -24,7 +24,7 @@ if (mode === 'rss') {
   await runImg2img(model, pool, {
     image: { width: size / 2, height: size / 2, pixels: new Uint8Array((size / 2) ** 2 * 3).fill(100) },
     width: size, height: size, method: 'nearest-exact', scheduler: 'simple', steps: 1, denoise: 0.5, fixSteps: true,
-    sampler: 'euler', cfgScale: 7, seed: 1, prompt: '', negativePrompt: '',
+    sampler: 'euler', cfgScale: 7, seed: 1, prompt: '', negativePrompt: '', clipSkip: 1,
   }, { tile: Number(tile), overlap: 16 });
   console.log(JSON.stringify({ maxRssMb: process.resourceUsage().maxRSS / 1024 }));
   process.exit(0);
@@ -51,7 +51,7 @@ const unetDurations: number[] = [];
 const steps = 10;
 const request = {
   image: { width: 256, height: 256, pixels: new Uint8Array(256 * 256 * 3).fill(120) }, width: 512, height: 512,
-  method: 'nearest-exact', scheduler: 'simple', steps, denoise: 0.5, fixSteps: true, sampler: 'euler', cfgScale: 7, seed: 1, prompt: 'a cat', negativePrompt: '',
+  method: 'nearest-exact', scheduler: 'simple', steps, denoise: 0.5, fixSteps: true, sampler: 'euler', cfgScale: 7, seed: 1, prompt: 'a cat', negativePrompt: '', clipSkip: 1,
 };
 await runImg2img(model, pool, { ...request, steps: 2 }, { tile: 96, overlap: 16 });
 unetDurations.length = 0;

@@ -1,4 +1,5 @@
 import type { ImageInfo } from '../images/sniff.js';
+import type { FamilyName, Prediction } from '../models/families.js';
 import type { SamplerInfo } from '../samplers/catalog.js';
 import type { A1111Mode } from './a1111/payload.js';
 
@@ -18,6 +19,8 @@ export interface GenerationSettings {
   readonly seed: number;
   readonly prompt: string;
   readonly negativePrompt: string;
+  /** A1111's CLIP_stop_at_last_layers: 1 uses the text encoder's last layer, n stops n − 1 layers earlier. */
+  readonly clipSkip: number;
 }
 
 /** An upscale as queued: the settings plus the input image, the sampler and, for onnx, the model. */
@@ -38,6 +41,8 @@ export interface UpscaleOutcome {
   readonly seed: number;
   /** Which instance or device ran it, for the logs and the JSON response. */
   readonly ranOn: string;
+  /** The model that ran it, when the backend knows (onnx: the model folder's name). */
+  readonly model?: string;
 }
 
 export interface ProgressReport {
@@ -61,6 +66,15 @@ export interface ModelView {
   readonly timestep_type: string;
   readonly vae_encoder_output: string;
   readonly hidden_size: number | null;
+  /** models/families.ts's family, with its label for people. */
+  readonly family: FamilyName;
+  readonly family_label: string;
+  readonly prediction: Prediction;
+  readonly vae_scale: number;
+  /** The sigma table its schedules use (GET /sigmas?table=). */
+  readonly sigma_table: string;
+  /** The largest clip_skip it takes. */
+  readonly max_clip_skip: number;
 }
 
 /** One unit of a backend (an A1111 instance, an ONNX model) as data: what /readyz shows and admission reads. */

@@ -3,7 +3,7 @@ import { resizeLatent } from '../engine/resize.js';
 import type { SessionPool } from '../engine/session-pool.js';
 import type { RgbImage } from '../images/decode.js';
 import { latent as latentTensor } from '../latent/tensor.js';
-import { VAE_FACTOR } from '../models/layout.js';
+import { LATENT_CHANNELS, VAE_FACTOR } from '../models/layout.js';
 import type { StableDiffusionModel } from '../models/loader.js';
 import { TorchGenerator } from '../random/torch-generator.js';
 import { NATIVE_SAMPLERS } from '../samplers/k-diffusion.js';
@@ -30,10 +30,11 @@ const UNET_MULTIPLE = 8;
 
 /**
  * A1111's latent-upscale img2img, natively: encode at the input size, upscale the latent with the chosen
- * method, noise with the seed's torch.randn at σ₀, sample the chosen schedule with CFG, decode, 8-bit RGB.
+ * method, noise with the seed's torch.randn at σ₀, sample the chosen schedule (on the model family's sigma
+ * table) with CFG, decode, 8-bit RGB.
  */
 export async function runImg2img(model: StableDiffusionModel, engine: SessionPool, request: Img2imgRequest, tiles: TileOptions, hooks: Img2imgHooks = {}): Promise<RgbImage> {
-  const table = sigmaTableNamed('sd1');
+  const table = sigmaTableNamed(model.family.sigmaTable);
   const schedule = img2imgSchedule({
     scheduler: request.scheduler, steps: request.steps, denoise: request.denoise, fixSteps: request.fixSteps, sampler: request.sampler, table,
   });
@@ -43,7 +44,7 @@ export async function runImg2img(model: StableDiffusionModel, engine: SessionPoo
     hooks.onStage?.(stage, (now - mark) / 1000);
     mark = now;
   };
-  const context = await encodePrompts(model, request.prompt, request.negativePrompt);
+  const conditioning = await encodePrompts(model, request);
 
   // Encode at the input size (padded to whole latent cells), as A1111 does for resize mode 3.
   const input = padToMultiple(toPlanar(request.image), VAE_FACTOR);
@@ -55,17 +56,17 @@ export async function runImg2img(model: StableDiffusionModel, engine: SessionPoo
 
   const targetHeight = request.height / VAE_FACTOR;
   const targetWidth = request.width / VAE_FACTOR;
-  const upscaled = await resizeLatent(engine, latentTensor([1, 4, latent.height, latent.width], latent.data), request.method, targetHeight, targetWidth);
+  const upscaled = await resizeLatent(engine, latentTensor([1, LATENT_CHANNELS, latent.height, latent.width], latent.data), request.method, targetHeight, targetWidth);
   stageDone('upscale');
 
   const generator = new TorchGenerator(request.seed);
-  const noise = generator.randn(4 * targetHeight * targetWidth);
+  const noise = generator.randn(LATENT_CHANNELS * targetHeight * targetWidth);
   const sigma0 = schedule.sigmas[0]!;
   const start = upscaled.latent.data.map((v, i) => v + noise[i]! * sigma0);
 
   // Pad for the UNet, sample, crop back. Ancestral/SDE noise continues the seed's stream at the padded size.
-  const padded = padToMultiple({ channels: 4, height: targetHeight, width: targetWidth, data: start }, UNET_MULTIPLE);
-  const denoiser = guidedDenoiser(model, context, request.cfgScale, [padded.height, padded.width], (sigma) => sigmaToTimestep(table, sigma));
+  const padded = padToMultiple({ channels: LATENT_CHANNELS, height: targetHeight, width: targetWidth, data: start }, UNET_MULTIPLE);
+  const denoiser = guidedDenoiser(model, conditioning, request.cfgScale, [padded.height, padded.width], (sigma) => sigmaToTimestep(table, sigma));
   const steps = schedule.sigmas.length - 1;
   const sampled = await NATIVE_SAMPLERS[schedule.sampler]!(padded.data, denoiser, {
     sigmas: schedule.sigmas,

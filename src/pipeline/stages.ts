@@ -1,12 +1,13 @@
 import ort from 'onnxruntime-node';
 import { floatTensor, tensorValues } from '../engine/tensors.js';
-import { INPUTS, OUTPUTS, VAE_FACTOR, VAE_SCALE } from '../models/layout.js';
-import type { StableDiffusionModel } from '../models/loader.js';
+import { clipSkipRefusal, type Conditioning, type ConditioningRequest, type Embedding, type Prediction } from '../models/families.js';
+import { INPUTS, LATENT_CHANNELS, OUTPUTS, VAE_FACTOR } from '../models/layout.js';
+import type { StableDiffusionModel, TextEncoder } from '../models/loader.js';
 import { CONTEXT_LENGTH } from '../text/clip-tokenizer.js';
 import { tiled, type Planar } from './tiles.js';
 
-// One function per model call of the pipeline: text encoding, VAE encode/decode (tiled above a size),
-// and the UNet's classifier-free-guided denoiser.
+// One function per model call of the pipeline: text encoding (by the model family's rule), VAE
+// encode/decode (tiled above a size), and the UNet's classifier-free-guided denoiser.
 
 export interface TileOptions {
   /** Tile side in latent cells; images whose latent exceeds it on either side are processed in tiles. */
@@ -15,52 +16,96 @@ export interface TileOptions {
   readonly overlap: number;
 }
 
+/**
+ * The named outputs of one run, computing only those. onnxruntime-node (1.23) labels the results of a
+ * partial fetch with the session's first output names, in the model's output order
+ * (microsoft/onnxruntime#26865), so the outputs are fetched in that order and matched by position
+ * unless the result names them all.
+ */
+async function runFetching(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, outputs: readonly string[]): Promise<ort.Tensor[]> {
+  const ordered = [...outputs].sort((a, b) => session.outputNames.indexOf(a) - session.outputNames.indexOf(b));
+  const result = await session.run(feeds, ordered);
+  const inModelOrder = outputs.every((name) => name in result) ? undefined : Object.values(result);
+  return outputs.map((name) => (inModelOrder ? inModelOrder[ordered.indexOf(name)]! : result[name]!));
+}
+
 async function run(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, output: string): Promise<ort.Tensor> {
-  const result = await session.run(feeds);
-  return result[output] ?? Object.values(result)[0]!;
+  return (await runFetching(session, feeds, [output]))[0]!;
 }
 
-/** [uncond, cond] text embeddings, [2, 77, D] (the unconditional prompt first, as diffusers batches it). */
-export async function encodePrompts(model: StableDiffusionModel, prompt: string, negativePrompt: string): Promise<{ embeddings: Float32Array; dims: number[] }> {
-  const ids = [...model.tokenizer.encode(negativePrompt), ...model.tokenizer.encode(prompt)];
-  const feed = model.textEncoderIds === 'int64'
-    ? new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [2, CONTEXT_LENGTH])
-    : new ort.Tensor('int32', Int32Array.from(ids), [2, CONTEXT_LENGTH]);
-  const hidden = await run(model.sessions.text_encoder, { [INPUTS.text_encoder.ids]: feed }, OUTPUTS.text_encoder.hidden);
-  return { embeddings: tensorValues(hidden), dims: [...hidden.dims] };
+/** The model's text encoder `index` on `texts`, one batch row each, fetching only `outputs`. */
+export async function runTextEncoder(encoder: TextEncoder, texts: readonly string[], outputs: readonly string[]): Promise<Embedding[]> {
+  const ids = texts.flatMap((text) => encoder.tokenizer.encode(text, { padId: encoder.padId }));
+  const dims = [texts.length, CONTEXT_LENGTH];
+  const feed = encoder.ids === 'int64' ? new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), dims) : new ort.Tensor('int32', Int32Array.from(ids), dims);
+  const tensors = await runFetching(encoder.session, { [INPUTS.text_encoder.ids]: feed }, outputs);
+  return tensors.map((tensor) => ({ data: tensorValues(tensor), dims: [...tensor.dims] }));
 }
 
-/** Image in [−1, 1], [3, H, W] with H, W multiples of 8 → latent mean × 0.18215, [4, H/8, W/8]. */
+/** The UNet's conditioning for [negative prompt, prompt] by the model family's rule. */
+export async function encodePrompts(model: StableDiffusionModel, request: ConditioningRequest): Promise<Conditioning> {
+  const refusal = clipSkipRefusal(model.name, model.family, model.maxClipSkip, request.clipSkip);
+  if (refusal) throw refusal;
+  return model.family.condition(model.textEncoders, (index, texts, outputs) => runTextEncoder(model.textEncoders[index]!, texts, outputs), request);
+}
+
+/** Image in [−1, 1], [3, H, W] with H, W multiples of 8 → latent mean × the model's VAE scale, [4, H/8, W/8]. */
 export async function vaeEncode(model: StableDiffusionModel, image: Planar, tiles: TileOptions): Promise<Planar> {
   const encodeTile = async (tile: Planar): Promise<Planar> => {
-    const output = await run(model.sessions.vae_encoder, { [INPUTS.vae_encoder.image]: floatTensor(tile.data, model.precision, [1, 3, tile.height, tile.width]) }, model.vaeEncoderOutput);
+    const output = await run(model.sessions.vae_encoder, { [INPUTS.vae_encoder.image]: floatTensor(tile.data, model.vaeEncoderPrecision, [1, 3, tile.height, tile.width]) }, model.vaeEncoderOutput);
     const [, channels, height, width] = output.dims as [number, number, number, number];
     // latent_parameters is mean ‖ logvar: the mean is the first 4 channels, and a deterministic encode uses it.
-    const mean = tensorValues(output).subarray(0, 4 * height * width).map((v) => v * VAE_SCALE);
-    if (channels !== 4 && channels !== 8) throw new Error(`vae_encoder gave ${channels} channels; expected 4 or 8`);
-    return { channels: 4, height, width, data: mean };
+    const mean = tensorValues(output).subarray(0, LATENT_CHANNELS * height * width).map((v) => v * model.vaeScale);
+    if (channels !== LATENT_CHANNELS && channels !== 2 * LATENT_CHANNELS) throw new Error(`vae_encoder gave ${channels} channels; expected 4 or 8`);
+    return { channels: LATENT_CHANNELS, height, width, data: mean };
   };
-  return tiled(image, 4, 1 / VAE_FACTOR, tiles.tile * VAE_FACTOR, tiles.overlap * VAE_FACTOR, encodeTile);
+  return tiled(image, LATENT_CHANNELS, 1 / VAE_FACTOR, tiles.tile * VAE_FACTOR, tiles.overlap * VAE_FACTOR, encodeTile);
 }
 
-/** Latent (scaled) [4, h, w] → image in [−1, 1], [3, 8h, 8w]. */
+/** Latent (scaled) [4, h, w] → image in [−1, 1], [3, 8h, 8w]; non-finite pixels fail with their likely cause. */
 export async function vaeDecode(model: StableDiffusionModel, latent: Planar, tiles: TileOptions): Promise<Planar> {
   const decodeTile = async (tile: Planar): Promise<Planar> => {
-    const unscaled = tile.data.map((v) => v / VAE_SCALE);
-    const output = await run(model.sessions.vae_decoder, { [INPUTS.vae_decoder.latent]: floatTensor(unscaled, model.precision, [1, 4, tile.height, tile.width]) }, OUTPUTS.vae_decoder.image);
+    const unscaled = tile.data.map((v) => v / model.vaeScale);
+    const output = await run(model.sessions.vae_decoder, { [INPUTS.vae_decoder.latent]: floatTensor(unscaled, model.vaeDecoderPrecision, [1, LATENT_CHANNELS, tile.height, tile.width]) }, OUTPUTS.vae_decoder.image);
     const [, , height, width] = output.dims as [number, number, number, number];
-    return { channels: 3, height, width, data: tensorValues(output) };
+    const pixels = tensorValues(output);
+    if (!pixels.every(Number.isFinite)) throw new Error(nonFiniteDecode(model));
+    return { channels: 3, height, width, data: pixels };
   };
   return tiled(latent, 3, VAE_FACTOR, tiles.tile, tiles.overlap, decodeTile);
 }
 
 /**
- * The CFG denoiser k-diffusion wraps around an ε-prediction UNet: the latent scaled by c_in = 1/√(σ²+1),
- * both prompts in one batch-2 call at timestep t(σ), ε = ε_u + scale·(ε_c − ε_u), denoised = x − σ·ε.
+ * Why a decode gave inf/NaN. SDXL's VAE overflows float16 in its mid-block activations, which is why
+ * madebyollin/sdxl-vae-fp16-fix exists (its README); diffusers upcasts it (force_upcast in its config).
  */
-export function guidedDenoiser(model: StableDiffusionModel, context: { embeddings: Float32Array; dims: number[] }, cfgScale: number, shape: readonly [number, number], timestep: (sigma: number) => number) {
+function nonFiniteDecode(model: StableDiffusionModel): string {
+  const where = `model '${model.name}': the VAE decode gave non-finite values (inf/NaN)`;
+  if (model.vaeDecoderPrecision !== 'float16') return `${where} although its vae_decoder takes float32: the latent was out of the VAE's range`;
+  return `${where}: float16 overflow in the ${model.family.label} VAE decoder (SDXL's VAE overflows in fp16); export the VAE in fp32, or use madebyollin's sdxl-vae-fp16-fix`;
+}
+
+/**
+ * k-diffusion's scalings of a discrete-time UNet with σ_data = 1 (k_diffusion/external.py: DiscreteEpsDDPMDenoiser
+ * for ε, DiscreteVDDPMDenoiser — CompVisVDenoiser — for v): denoised = x·c_skip + model_out·c_out, both
+ * with the input scaled by c_in = 1/√(σ²+1).
+ */
+const SCALINGS: Readonly<Record<Prediction, (sigma: number) => { skip: number; out: number }>> = {
+  eps: (sigma) => ({ skip: 1, out: -sigma }),
+  v: (sigma) => ({ skip: 1 / (sigma ** 2 + 1), out: -sigma / Math.sqrt(sigma ** 2 + 1) }),
+};
+
+/**
+ * The CFG denoiser k-diffusion wraps around the UNet: the latent scaled by c_in, both halves of the
+ * conditioning in one batch-2 call at timestep t(σ), out = out_u + scale·(out_c − out_u), then the
+ * model's prediction scalings.
+ */
+export function guidedDenoiser(model: StableDiffusionModel, conditioning: Conditioning, cfgScale: number, shape: readonly [number, number], timestep: (sigma: number) => number) {
   const [height, width] = shape;
-  const size = 4 * height * width;
+  const size = LATENT_CHANNELS * height * width;
+  const conditioningFeeds = Object.fromEntries(Object.entries({ [INPUTS.unet.context]: conditioning.context, ...conditioning.extra })
+    .map(([name, value]) => [name, floatTensor(value.data, model.conditioningTypes[name]!, value.dims)]));
+  const scalings = SCALINGS[model.prediction];
   return async (x: Float32Array, sigma: number): Promise<Float32Array> => {
     const scale = 1 / Math.sqrt(sigma ** 2 + 1);
     const scaled = x.map((v) => v * scale);
@@ -71,15 +116,16 @@ export function guidedDenoiser(model: StableDiffusionModel, context: { embedding
     const timesteps = model.timestepType === 'int64'
       ? new ort.Tensor('int64', BigInt64Array.from([BigInt(Math.round(t)), BigInt(Math.round(t))]), [2])
       : floatTensor(Float32Array.from([t, t]), model.timestepType, [2]);
-    const eps = tensorValues(await run(model.sessions.unet, {
-      [INPUTS.unet.sample]: floatTensor(batch, model.precision, [2, 4, height, width]),
+    const out = tensorValues(await run(model.sessions.unet, {
+      [INPUTS.unet.sample]: floatTensor(batch, model.precision, [2, LATENT_CHANNELS, height, width]),
       [INPUTS.unet.timestep]: timesteps,
-      [INPUTS.unet.context]: floatTensor(context.embeddings, model.precision, context.dims),
+      ...conditioningFeeds,
     }, OUTPUTS.unet.noise));
+    const { skip, out: outScale } = scalings(sigma);
     const denoised = new Float32Array(size);
     for (let i = 0; i < size; i++) {
-      const guided = eps[i]! + cfgScale * (eps[size + i]! - eps[i]!);
-      denoised[i] = x[i]! - sigma * guided;
+      const guided = out[i]! + cfgScale * (out[size + i]! - out[i]!);
+      denoised[i] = x[i]! * skip + guided * outScale;
     }
     return denoised;
   };

@@ -2,6 +2,9 @@ import { z } from 'zod';
 import { UPSCALE_METHOD_NAMES } from '../interpolation/methods.js';
 import { MAX_STEPS } from '../schedules/img2img-steps.js';
 
+/** A1111's CLIP_stop_at_last_layers slider ends at 12, CLIP-L's layer count. */
+const MAX_CLIP_SKIP = 12;
+
 /**
  * What a caller may set on an upscale, with the defaults a user of the A1111 extension expects: its
  * recommended nearest-exact + simple, fix steps on, 2x. Shared by the HTTP routes and the job queue.
@@ -20,6 +23,8 @@ export const upscaleParametersSchema = z.object({
   seed: z.coerce.number().int().min(-1).max(2 ** 32 - 1).default(-1).describe('-1 picks a random seed; the seed used is returned.'),
   prompt: z.string().max(10_000).default(''),
   negative_prompt: z.string().max(10_000).default(''),
+  clip_skip: z.coerce.number().int().min(1).max(MAX_CLIP_SKIP).default(1)
+    .describe('A1111\'s CLIP_stop_at_last_layers: 1 uses the last layer, 2 the one before, … SD 1.x only (onnx: up to the model\'s max_clip_skip in GET /models).'),
   backend: z.string().optional().describe('Backend: a1111 or onnx (as configured); the first configured one by default.'),
   model: z.string().optional().describe('onnx backend: a model folder in MODELS_DIR (see GET /models); the first by default.'),
 });

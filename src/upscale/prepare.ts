@@ -41,7 +41,7 @@ export function prepareUpscale(image: Uint8Array, request: UpscaleParameters, ba
   const work: UpscaleWork = {
     image, input, width: size.width, height: size.height, method, scheduler: scheduler.name,
     steps: request.steps, denoise: request.denoise, fixSteps: request.fix_steps, sampler,
-    cfgScale: request.cfg_scale, seed, prompt: request.prompt, negativePrompt: request.negative_prompt,
+    cfgScale: request.cfg_scale, seed, prompt: request.prompt, negativePrompt: request.negative_prompt, clipSkip: request.clip_skip,
     ...(request.model !== undefined ? { model: request.model } : {}),
   };
   const notes = size.rounded
@@ -54,14 +54,20 @@ export function prepareUpscale(image: Uint8Array, request: UpscaleParameters, ba
       backend, width: size.width, height: size.height, input_width: input.width, input_height: input.height, input_format: input.format,
       method, scheduler: scheduler.name, scheduler_resolved: resolveScheduler(scheduler.name, sampler).name,
       steps: work.steps, denoise: work.denoise, fix_steps: work.fixSteps, sampler: sampler.name, sampler_label: sampler.label,
-      cfg_scale: work.cfgScale, seed, prompt: work.prompt, negative_prompt: work.negativePrompt, model: request.model ?? null, notes,
+      cfg_scale: work.cfgScale, seed, prompt: work.prompt, negative_prompt: work.negativePrompt, clip_skip: work.clipSkip,
+      model: request.model ?? null, notes,
     },
   };
 }
 
-/** The stored result: the backend's PNG with our generation parameters as A1111 infotext. */
+/**
+ * The stored result: the backend's PNG with our generation parameters as A1111 infotext, in A1111's key
+ * order (modules/processing.py create_infotext: Model after Size, Clip skip only above 1). A1111 writes
+ * "Model hash" before "Model"; we have no hash of an ONNX folder, so only the name.
+ */
 export function finishUpscale(job: JobRecord, work: UpscaleWork, outcome: UpscaleOutcome): JobResult {
-  const parameters = { ...job.parameters, seed: outcome.seed, ran_on: outcome.ranOn };
+  const model = outcome.model;
+  const parameters = { ...job.parameters, seed: outcome.seed, ran_on: outcome.ranOn, model: model ?? null };
   const text = infotext({
     prompt: work.prompt,
     negativePrompt: work.negativePrompt,
@@ -72,7 +78,9 @@ export function finishUpscale(job: JobRecord, work: UpscaleWork, outcome: Upscal
       ['CFG scale', work.cfgScale],
       ['Seed', outcome.seed],
       ['Size', `${work.width}x${work.height}`],
+      ...(model !== undefined ? [['Model', model] as const] : []),
       ['Denoising strength', work.denoise],
+      ...(work.clipSkip > 1 ? [['Clip skip', work.clipSkip] as const] : []),
       ['Latent upscale method', work.method],
       ['Fix steps', work.fixSteps ? 'True' : 'False'],
       ['Latent upscale service', job.backend],

@@ -2,9 +2,11 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
+import { SessionPool } from '../../src/engine/session-pool.js';
 import { decodeLatent, encodeLatent } from '../../src/formats/latent-file.js';
 import { encodeNpy } from '../../src/formats/npy.js';
 import { latent } from '../../src/latent/tensor.js';
+import { loadModel } from '../../src/models/loader.js';
 import { runCli } from '../helpers/cli.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'latent-upscale-cli-'));
@@ -133,4 +135,22 @@ t.test('noise writes torch.randn for the seed; tokenize prints 77 ids; make-test
   t.equal(ids.length, 77);
   assertUserError(t, await runCli(['tokenize', '--model', join(dir, 'nowhere'), 'x']), /tokenizer: cannot read .*nowhere\/tokenizer\/vocab\.json/);
   assertUserError(t, await runCli(['make-test-model', modelDir, '--timestep', 'half']), /--timestep must be float or int64/);
+});
+
+t.test('make-test-model writes SD 2.x and SDXL models; tokenize pads with the tokenizer\'s pad token', async (t) => {
+  const pool = new SessionPool();
+  t.teardown(() => pool.release());
+  const sd2 = join(dir, 'sd2');
+  const made = await runCli(['make-test-model', sd2, '--family', 'sd2', '--prediction', 'v']);
+  t.equal(made.code, 0, made.stderr);
+  const model = await loadModel(sd2, 'sd2', pool);
+  t.same([model.family.name, model.prediction], ['sd2', 'v']);
+  const ids = JSON.parse((await runCli(['tokenize', '--model', sd2, 'ab'])).stdout) as number[];
+  t.same([ids.slice(0, 4), ids[4], ids[76], ids.length], [[512, 64, 256 + 65, 513], 0, 0, 77], 'OpenCLIP\'s "!" (0) pads after the end token');
+
+  const sdxl = join(dir, 'sdxl');
+  t.equal((await runCli(['make-test-model', sdxl, '--family', 'sdxl', '--fp16'])).code, 0);
+  t.same((await loadModel(sdxl, 'sdxl', pool)).textEncoders.map((e) => e.component), ['text_encoder', 'text_encoder_2']);
+  assertUserError(t, await runCli(['make-test-model', sdxl, '--family', 'sd3']), /unknown model family 'sd3' \(allowed: sd1, sd2, sdxl\)/);
+  assertUserError(t, await runCli(['make-test-model', sdxl, '--prediction', 'x0']), /--prediction must be eps or v/);
 });

@@ -15,4 +15,6 @@ export const VARIANTS: Record<string, Partial<TestModelOptions>> = {
   fp16: { precision: 'fp16' },
   optimum: { vaeEncoderOutput: 'latent_parameters', timestep: 'int64' },
   external: { externalData: true, precision: 'fp16', vaeEncoderOutput: 'latent_parameters' },
+  'sd2-v': { family: 'sd2', prediction: 'v' },
+  sdxl: { family: 'sdxl', precision: 'fp16', timestep: 'int64' },
 };

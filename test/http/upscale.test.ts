@@ -8,7 +8,7 @@ t.test('companion mode: the exact img2img payload, and a PNG of the target size 
   t.teardown(() => service.close());
   const response = await service.app.inject({
     method: 'POST', url: '/upscale',
-    payload: { image: `data:image/png;base64,${pngBase64(64, 48)}`, scale: 2, method: 'bislerp', scheduler: 'karras', steps: 12, denoise: 0.45, seed: 42, prompt: 'a cat, detailed', negative_prompt: 'blurry', sampler: 'DPM++ 2M', cfg_scale: 6.5 },
+    payload: { image: `data:image/png;base64,${pngBase64(64, 48)}`, scale: 2, method: 'bislerp', scheduler: 'karras', steps: 12, denoise: 0.45, seed: 42, prompt: 'a cat, detailed', negative_prompt: 'blurry', sampler: 'DPM++ 2M', cfg_scale: 6.5, clip_skip: 2 },
   });
   t.equal(response.statusCode, 200, response.body);
   t.equal(response.headers['content-type'], 'image/png');
@@ -32,13 +32,13 @@ t.test('companion mode: the exact img2img payload, and a PNG of the target size 
     n_iter: 1,
     send_images: true,
     save_images: false,
-    override_settings: { img2img_fix_steps: true, samples_format: 'png' },
+    override_settings: { img2img_fix_steps: true, CLIP_stop_at_last_layers: 2, samples_format: 'png' },
     override_settings_restore_afterwards: true,
     alwayson_scripts: { 'Latent Upscale Companion': { args: [true, 'bislerp', 'karras'] } },
   });
   t.equal(getPngText(png, 'parameters'),
     'a cat, detailed\nNegative prompt: blurry\nSteps: 12, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 6.5, Seed: 42, Size: 128x96, '
-    + 'Denoising strength: 0.45, Latent upscale method: bislerp, Fix steps: True, Latent upscale service: a1111');
+    + 'Denoising strength: 0.45, Clip skip: 2, Latent upscale method: bislerp, Fix steps: True, Latent upscale service: a1111');
 });
 
 t.test('native mode: scheduler field and fix-steps override, no scripts; other methods get a 422 naming the companion', async (t) => {
@@ -62,10 +62,10 @@ t.test('native mode: scheduler field and fix-steps override, no scripts; other m
     n_iter: 1,
     send_images: true,
     save_images: false,
-    override_settings: { img2img_fix_steps: false, samples_format: 'png' },
+    override_settings: { img2img_fix_steps: false, CLIP_stop_at_last_layers: 1, samples_format: 'png' },
     override_settings_restore_afterwards: true,
     scheduler: 'simple',
-  }, 'defaults: 2x, 30 steps, denoise 0.5, cfg 7, Euler; A1111\'s scheduler name; no scripts');
+  }, 'defaults: 2x, 30 steps, denoise 0.5, cfg 7, Euler, clip skip 1 (sent, so the instance\'s own setting cannot apply); A1111\'s scheduler name; no scripts');
 
   const refused = await service.app.inject({ method: 'POST', url: '/upscale', payload: { image: pngBase64(), method: 'nearest-exact' } });
   t.equal(refused.statusCode, 422);
@@ -87,12 +87,13 @@ t.test('A1111 older than 1.9 (no /schedulers): automatic only, no scheduler fiel
 t.test('multipart upload, JSON response on request, sizes rounded to multiples of 8 and said so', async (t) => {
   const service = await startService({ companion: true });
   t.teardown(() => service.close());
-  const { payload, headers } = multipartBody(testPng(40, 40), { width: '1001', height: '999', fix_steps: 'false', seed: '5', method: 'area' });
+  const { payload, headers } = multipartBody(testPng(40, 40), { width: '1001', height: '999', fix_steps: 'false', seed: '5', method: 'area', clip_skip: '3' });
   const response = await service.app.inject({ method: 'POST', url: '/upscale', payload, headers: { ...headers, accept: 'application/json' } });
   t.equal(response.statusCode, 200, response.body);
   const body = response.json() as { images: string[]; parameters: Record<string, unknown> };
   t.same(sniffImage(Buffer.from(body.images[0]!, 'base64')), { format: 'png', width: 1000, height: 1000 });
-  t.same([body.parameters['width'], body.parameters['height'], body.parameters['fix_steps'], body.parameters['seed']], [1000, 1000, false, 5]);
+  t.same([body.parameters['width'], body.parameters['height'], body.parameters['fix_steps'], body.parameters['seed'], body.parameters['clip_skip']], [1000, 1000, false, 5, 3]);
+  t.same(service.fakes[0]!.received[0]!['override_settings'], { img2img_fix_steps: false, CLIP_stop_at_last_layers: 3, samples_format: 'png' });
   t.same(body.parameters['notes'], ['size 1001×999 rounded to 1000×1000 (multiples of 8)']);
   t.equal(service.fakes[0]!.received[0]!['init_images'] instanceof Array && (service.fakes[0]!.received[0]!['init_images'] as string[])[0], Buffer.from(testPng(40, 40)).toString('base64'));
 });

@@ -19,7 +19,7 @@ const image = await decodeImage(encodeRgbPng(52, 36, (x, y) => [x * 4, y * 6, (x
 const NO_TILES = { tile: 1024, overlap: 16 };
 const base: Img2imgRequest = {
   image, width: 104, height: 72, method: 'nearest-exact', scheduler: 'simple', steps: 4, denoise: 0.5, fixSteps: true,
-  sampler: 'euler', cfgScale: 7, seed: 42, prompt: 'a cat', negativePrompt: 'blurry',
+  sampler: 'euler', cfgScale: 7, seed: 42, prompt: 'a cat', negativePrompt: 'blurry', clipSkip: 1,
 };
 const digest = (pixels: Uint8Array): string => createHash('sha256').update(pixels).digest('hex');
 

@@ -51,7 +51,8 @@ export function unsupportedReason(work: WorkSpec, mode: A1111Mode): string | und
 
 /**
  * The /sdapi/v1/img2img body. resize_mode 3 makes A1111 encode at the input size and upscale the latent
- * to height//8 × width//8; fix steps goes through override_settings, restored after the job.
+ * to height//8 × width//8; fix steps and clip skip go through override_settings, restored after the job
+ * (clip skip is always sent, so the instance's own setting cannot change a job whose infotext omits it).
  */
 export function img2imgPayload(work: UpscaleWork, mode: A1111Mode, imageBase64: string): Record<string, unknown> {
   const scheduler = schedulerNamed(work.scheduler);
@@ -71,7 +72,7 @@ export function img2imgPayload(work: UpscaleWork, mode: A1111Mode, imageBase64: 
     n_iter: 1,
     send_images: true,
     save_images: false,
-    override_settings: { img2img_fix_steps: work.fixSteps, samples_format: 'png' },
+    override_settings: { img2img_fix_steps: work.fixSteps, CLIP_stop_at_last_layers: work.clipSkip, samples_format: 'png' },
     override_settings_restore_afterwards: true,
   };
   if (mode.kind === 'companion') {

@@ -44,7 +44,7 @@ export class OnnxBackend implements Backend {
         if (this.options.warmup) await this.warm(model);
         this.models.set(name, model);
         const skipped = model.fallbacks.length > 0 ? `; ${model.fallbacks.join('; ')}` : '';
-        this.options.log(`onnx: model '${name}' runs on ${model.provider} (${model.precision}, timestep ${model.timestepType}, vae ${model.vaeEncoderOutput}${skipped})`);
+        this.options.log(`onnx: model '${name}' (${model.family.label}, ${model.prediction}-prediction) runs on ${model.provider} (${model.precision}, timestep ${model.timestepType}, vae ${model.vaeEncoderOutput}, VAE decodes in ${model.vaeDecoderPrecision}, VAE scale ${model.vaeScale}${skipped})`);
       } catch (error) {
         this.failures.set(name, (error as Error).message);
         this.options.log(`onnx: model '${name}' not loaded: ${(error as Error).message}`);
@@ -72,7 +72,8 @@ export class OnnxBackend implements Backend {
       ],
       models: [...this.models.values()].map((m): ModelView => ({
         name: m.name, provider: m.provider, precision: m.precision, timestep_type: m.timestepType,
-        vae_encoder_output: m.vaeEncoderOutput, hidden_size: m.hiddenSize ?? null,
+        vae_encoder_output: m.vaeEncoderOutput, hidden_size: m.hiddenSize ?? null, family: m.family.name, family_label: m.family.label,
+        prediction: m.prediction, vae_scale: m.vaeScale, sigma_table: m.family.sigmaTable, max_clip_skip: m.maxClipSkip,
       })),
       modelErrors: [...this.failures].map(([name, error]) => ({ name, error })),
     };
@@ -95,7 +96,7 @@ export class OnnxBackend implements Backend {
             },
             ...(onStage ? { onStage } : {}),
           });
-          return { png: encodeRgbPixels(output.width, output.height, output.pixels), seed: job.seed, ranOn: `onnx:${model.name}` };
+          return { png: encodeRgbPixels(output.width, output.height, output.pixels), seed: job.seed, ranOn: `onnx:${model.name}`, model: model.name };
         } finally {
           this.running--;
           for (const listener of this.listeners) listener();
@@ -116,7 +117,7 @@ export class OnnxBackend implements Backend {
     const pixels = new Uint8Array(64 * 64 * 3).fill(128);
     await runImg2img(model, this.engine, {
       image: { width: 64, height: 64, pixels }, width: 64, height: 64, method: 'bilinear', scheduler: 'karras', steps: 1,
-      denoise: 1, fixSteps: true, sampler: 'euler', cfgScale: 1, seed: 0, prompt: '', negativePrompt: '',
+      denoise: 1, fixSteps: true, sampler: 'euler', cfgScale: 1, seed: 0, prompt: '', negativePrompt: '', clipSkip: 1,
     }, this.options.tiles);
   }
 }

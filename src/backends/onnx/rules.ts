@@ -1,4 +1,5 @@
 import { BackendError, UserError, unknownName } from '../../errors.js';
+import { clipSkipRefusal, familyNamed } from '../../models/families.js';
 import { UPSCALE_METHOD_NAMES } from '../../interpolation/methods.js';
 import { SAMPLERS } from '../../samplers/catalog.js';
 import { NATIVE_SAMPLERS } from '../../samplers/k-diffusion.js';
@@ -7,7 +8,7 @@ import type { BackendRules } from '../rules.js';
 
 export const NATIVE_SAMPLER_NAMES = SAMPLERS.filter((s) => s.name in NATIVE_SAMPLERS).map((s) => s.name);
 
-/** ONNX models: every method and scheduler, the native samplers, on any loaded model. */
+/** ONNX models: every method and scheduler, the native samplers, on any loaded model; clip skip as the model allows. */
 export const ONNX_RULES: BackendRules = {
   offers(snapshot) {
     const ready = snapshot.models.length > 0;
@@ -24,6 +25,9 @@ export const ONNX_RULES: BackendRules = {
     }
     const names = [...new Set(snapshot.models.map((m) => m.name))];
     if (work.model !== undefined && !names.includes(work.model)) return unknownName('model', work.model, names);
+    const model = snapshot.models.find((m) => m.name === (work.model ?? names[0]))!;
+    const clipSkip = clipSkipRefusal(model.name, familyNamed(model.family), model.max_clip_skip, work.clipSkip);
+    if (clipSkip) return clipSkip;
     if (!(work.sampler.name in NATIVE_SAMPLERS)) {
       return new UserError(`sampler '${work.sampler.name}' is not available on the onnx backend (allowed: ${NATIVE_SAMPLER_NAMES.join(', ')})`);
     }

@@ -4,6 +4,8 @@ import { gunzipSync } from 'node:zlib';
 import { UserError } from '../../errors.js';
 import { encodeNpy } from '../../formats/npy.js';
 import { latent, latentShape } from '../../latent/tensor.js';
+import { familyNamed } from '../../models/families.js';
+import { readPadId } from '../../models/loader.js';
 import { writeTestModel } from '../../models/test-model.js';
 import { TorchGenerator } from '../../random/torch-generator.js';
 import { ClipTokenizer, byteVocabulary, vocabularyFromBpe } from '../../text/clip-tokenizer.js';
@@ -12,11 +14,14 @@ import type { Command } from './command.js';
 
 export const makeTestModelCommand: Command = {
   name: 'make-test-model',
-  usage: 'make-test-model DIR [--fp16] [--vae-parameters] [--timestep float|int64] [--external-data] [--clip-bpe PATH.gz] [--hidden N] [--unet-channels N] [--unet-depth N] [--seed N]',
-  summary: 'write a tiny random-weight SD 1.x model in the diffusers ONNX layout (for tests and benchmarks)',
+  usage: 'make-test-model DIR [--family sd1|sd2|sdxl] [--prediction eps|v] [--max-clip-skip N] [--fp16] [--vae-parameters] [--timestep float|int64] [--external-data] [--clip-bpe PATH.gz] [--hidden N] [--unet-channels N] [--unet-depth N] [--seed N]',
+  summary: 'write a tiny random-weight SD 1.x, 2.x or SDXL model in the diffusers ONNX layout (for tests and benchmarks)',
   example: 'latent-upscale make-test-model models/tiny --fp16 --external-data',
   async run(args, io) {
     const { values, positionals } = parseCommandArgs(args, {
+      family: { type: 'string', default: 'sd1' },
+      prediction: { type: 'string', default: 'eps' },
+      'max-clip-skip': { type: 'string', default: '1' },
       fp16: { type: 'boolean', default: false },
       'vae-parameters': { type: 'boolean', default: false },
       timestep: { type: 'string', default: 'float' },
@@ -28,6 +33,7 @@ export const makeTestModelCommand: Command = {
       seed: { type: 'string', default: '0' },
     }, ['DIR']);
     if (values.timestep !== 'float' && values.timestep !== 'int64') throw new UserError(`--timestep must be float or int64; got '${values.timestep}'`);
+    if (values.prediction !== 'eps' && values.prediction !== 'v') throw new UserError(`--prediction must be eps or v; got '${values.prediction}'`);
     const positive = (flag: string, text: string): number => {
       const value = parseInteger(flag, text)!;
       if (value < 1) throw new UserError(`--${flag} must be at least 1; got ${value}`);
@@ -43,6 +49,9 @@ export const makeTestModelCommand: Command = {
     }
     const directory = positionals[0]!;
     await writeTestModel(directory, {
+      family: familyNamed(values.family).name,
+      prediction: values.prediction,
+      maxClipSkip: positive('max-clip-skip', values['max-clip-skip']),
       precision: values.fp16 ? 'fp16' : 'fp32',
       vaeEncoderOutput: values['vae-parameters'] ? 'latent_parameters' : 'latent_sample',
       timestep: values.timestep,
@@ -80,12 +89,13 @@ export const noiseCommand: Command = {
 export const tokenizeCommand: Command = {
   name: 'tokenize',
   usage: 'tokenize --model DIR "prompt"',
-  summary: 'print the 77 CLIP token ids the model\'s tokenizer gives the prompt, as JSON',
+  summary: 'print the 77 CLIP token ids the model\'s tokenizer gives the prompt (padded with its pad token), as JSON',
   example: 'latent-upscale tokenize --model models/sd15 "a photo of a cat"',
   async run(args, io) {
     const { values, positionals } = parseCommandArgs(args, { model: { type: 'string' } }, ['PROMPT']);
     if (values.model === undefined) throw new UserError('--model is required (a diffusers model folder with tokenizer/vocab.json and merges.txt)');
-    const tokenizer = await ClipTokenizer.fromDirectory(join(values.model, 'tokenizer'));
-    io.stdout(JSON.stringify(tokenizer.encode(positionals[0]!)));
+    const folder = join(values.model, 'tokenizer');
+    const tokenizer = await ClipTokenizer.fromDirectory(folder);
+    io.stdout(JSON.stringify(tokenizer.encode(positionals[0]!, { padId: await readPadId(folder, tokenizer) })));
   },
 };
