@@ -59,6 +59,11 @@ export interface ModelFamily {
   readonly sigmaTable: 'sd1' | 'sdxl';
   /** The VAE scaling factor when vae_decoder/config.json does not give one. */
   readonly vaeScale: number;
+  /**
+   * What to use instead when the family's VAE overflows float16 (SDXL's does in its mid-block
+   * activations, which is why madebyollin/sdxl-vae-fp16-fix exists; diffusers upcasts it: force_upcast).
+   */
+  readonly fp16VaeRemedy?: string;
   /** Whether CLIP_stop_at_last_layers (clip_skip > 1) applies. */
   readonly clipSkip: boolean;
   readonly textEncoders: readonly TextEncoderSpec[];
@@ -123,6 +128,7 @@ export const FAMILIES: Readonly<Record<FamilyName, ModelFamily>> = {
   },
   sdxl: {
     name: 'sdxl', label: 'SDXL', sigmaTable: 'sdxl', vaeScale: 0.13025, clipSkip: false,
+    fp16VaeRemedy: 'an fp32 VAE export or madebyollin\'s sdxl-vae-fp16-fix',
     textEncoders: [
       { component: 'text_encoder', tokenizer: 'tokenizer', context: 'hidden_states', pooled: false },
       { component: 'text_encoder_2', tokenizer: 'tokenizer_2', context: 'hidden_states', pooled: true },

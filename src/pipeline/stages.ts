@@ -75,14 +75,12 @@ export async function vaeDecode(model: StableDiffusionModel, latent: Planar, til
   return tiled(latent, 3, VAE_FACTOR, tiles.tile, tiles.overlap, decodeTile);
 }
 
-/**
- * Why a decode gave inf/NaN. SDXL's VAE overflows float16 in its mid-block activations, which is why
- * madebyollin/sdxl-vae-fp16-fix exists (its README); diffusers upcasts it (force_upcast in its config).
- */
+/** Why a decode gave inf/NaN: float16 overflow where the decoder takes float16 (see ModelFamily.fp16VaeRemedy). */
 function nonFiniteDecode(model: StableDiffusionModel): string {
   const where = `model '${model.name}': the VAE decode gave non-finite values (inf/NaN)`;
   if (model.vaeDecoderPrecision !== 'float16') return `${where} although its vae_decoder takes float32: the latent was out of the VAE's range`;
-  return `${where}: float16 overflow in the ${model.family.label} VAE decoder (SDXL's VAE overflows in fp16); export the VAE in fp32, or use madebyollin's sdxl-vae-fp16-fix`;
+  const remedy = model.family.fp16VaeRemedy;
+  return `${where}: float16 overflow in the ${model.family.label} VAE decoder${remedy ? ` (it overflows in fp16); use ${remedy}` : '; export the VAE in fp32'}`;
 }
 
 /**

@@ -155,7 +155,7 @@ t.test('a decode that gives inf/NaN fails, naming float16 overflow when the deco
   const half = await loadModel(join(root, 'sdxlHalf'), 'sdxlHalf', pool);
   t.equal(half.vaeDecoderPrecision, 'float16');
   const huge = { channels: 4, height: 4, width: 4, data: new Float32Array(64).fill(1e6) };
-  await t.rejects(vaeDecode(half, huge, NO_TILES), { message: /float16 overflow in the SDXL VAE decoder .*export the VAE in fp32, or use madebyollin's sdxl-vae-fp16-fix/ });
+  await t.rejects(vaeDecode(half, huge, NO_TILES), { message: /model 'sdxlHalf': the VAE decode gave non-finite values \(inf\/NaN\): float16 overflow in the SDXL VAE decoder \(it overflows in fp16\); use an fp32 VAE export or madebyollin's sdxl-vae-fp16-fix/ });
   const full = await loadModel(join(root, 'sdxl'), 'sdxl', pool);
   await t.rejects(vaeDecode(full, { ...huge, data: new Float32Array(64).fill(Number.NaN) }, NO_TILES), { message: /non-finite values \(inf\/NaN\) although its vae_decoder takes float32/ });
 });

@@ -44,7 +44,9 @@ export class OnnxBackend implements Backend {
         if (this.options.warmup) await this.warm(model);
         this.models.set(name, model);
         const skipped = model.fallbacks.length > 0 ? `; ${model.fallbacks.join('; ')}` : '';
-        this.options.log(`onnx: model '${name}' (${model.family.label}, ${model.prediction}-prediction) runs on ${model.provider} (${model.precision}, timestep ${model.timestepType}, vae ${model.vaeEncoderOutput}, VAE decodes in ${model.vaeDecoderPrecision}, VAE scale ${model.vaeScale}${skipped})`);
+        const remedy = model.vaeDecoderPrecision === 'float16' ? model.family.fp16VaeRemedy : undefined;
+        const overflow = remedy ? `; the ${model.family.label} VAE overflows in float16 (decodes fail with inf/NaN): use ${remedy}` : '';
+        this.options.log(`onnx: model '${name}' (${model.family.label}, ${model.prediction}-prediction) runs on ${model.provider} (${model.precision}, timestep ${model.timestepType}, vae ${model.vaeEncoderOutput}, VAE decodes in ${model.vaeDecoderPrecision}, VAE scale ${model.vaeScale}${skipped})${overflow}`);
       } catch (error) {
         this.failures.set(name, (error as Error).message);
         this.options.log(`onnx: model '${name}' not loaded: ${(error as Error).message}`);
