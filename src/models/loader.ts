@@ -7,7 +7,7 @@ import { ClipTokenizer } from '../text/clip-tokenizer.js';
 import { FAMILIES, FAMILY_NAMES, type ModelFamily, type Prediction, type TextEncoderSpec } from './families.js';
 import {
   CLIP_SKIP_PATTERN, COMPONENTS, HIDDEN_STATES_PATTERN, INPUTS, LATENT_CHANNELS, MODEL_FILE, MODEL_INDEX_FILE, MODEL_INDEX_KEY, OUTPUTS, PREDICTION_TYPES,
-  SCHEDULER_CONFIG_FILE, SPECIAL_TOKENS_FILE, TOKENIZER_FILES, VAE_CONFIG_FILE, type TextEncoderComponent,
+  SCHEDULER_CONFIG_FILE, SPECIAL_TOKENS_FILE, TOKENIZER_FILES, VAE_CONFIG_FILE, hiddenStatesOutput, type TextEncoderComponent,
 } from './layout.js';
 
 /** A model folder that cannot be used; the message names the file and what was expected. */
@@ -16,7 +16,7 @@ export class ModelError extends Error {
 }
 
 /** One text encoder of a loaded model, with its tokenizer. */
-export interface TextEncoder {
+export interface LoadedTextEncoder {
   readonly component: TextEncoderComponent;
   readonly session: ort.InferenceSession;
   readonly tokenizer: ClipTokenizer;
@@ -39,7 +39,7 @@ export interface StableDiffusionModel {
   /** latent = vaeScale · VAE mean: vae_decoder/config.json's scaling_factor, else the family's. */
   readonly vaeScale: number;
   /** The family's text encoders, in its order. */
-  readonly textEncoders: readonly TextEncoder[];
+  readonly textEncoders: readonly LoadedTextEncoder[];
   readonly sessions: Readonly<Record<'unet' | 'vae_encoder' | 'vae_decoder', ort.InferenceSession>>;
   readonly provider: ExecutionProvider;
   /** Why preferred providers were skipped (e.g. CUDA binaries not installed). */
@@ -150,7 +150,7 @@ async function detectFamily(directory: string, marker: JsonObject | undefined, c
   return { family: FAMILIES.sd1, why: `no ${MODEL_INDEX_KEY}.family, no text_encoder_2, ${INPUTS.unet.context} ${context.shape[2] ?? '(dynamic)'} wide` };
 }
 
-async function loadTextEncoder(directory: string, spec: TextEncoderSpec, session: ort.InferenceSession): Promise<TextEncoder> {
+async function loadTextEncoder(directory: string, spec: TextEncoderSpec, session: ort.InferenceSession): Promise<LoadedTextEncoder> {
   const path = join(directory, spec.component, MODEL_FILE);
   const folder = join(directory, spec.tokenizer);
   const tokenizer = await ClipTokenizer.fromDirectory(folder);
@@ -159,7 +159,7 @@ async function loadTextEncoder(directory: string, spec: TextEncoderSpec, session
   let hidden: TensorMetadata;
   if (spec.context === 'hidden_states') {
     if (layers < 1) throw new ModelError(`${path}: no hidden_states.N outputs (outputs: ${session.outputNames.join(', ')}); export it with output_hidden_states`);
-    hidden = output(session, [`hidden_states.${layers - 1}`], path, 3);
+    hidden = output(session, [hiddenStatesOutput(layers - 1)], path, 3);
   } else {
     hidden = output(session, [OUTPUTS.text_encoder.hidden], path, 3);
   }
@@ -216,7 +216,7 @@ async function readVaeScale(directory: string, family: ModelFamily): Promise<num
 }
 
 /** The UNet's context is the text encoders' hidden states side by side (one encoder: just its own). */
-function checkContextWidth(context: TensorMetadata, encoders: readonly TextEncoder[], path: string): void {
+function checkContextWidth(context: TensorMetadata, encoders: readonly LoadedTextEncoder[], path: string): void {
   const widths = encoders.map((e) => e.width);
   const contextWidth = context.shape[2];
   if (typeof contextWidth !== 'number' || !widths.every((w): w is number => w !== undefined)) return;
@@ -226,7 +226,7 @@ function checkContextWidth(context: TensorMetadata, encoders: readonly TextEncod
   }
 }
 
-function checkPooledWidth(pooled: TensorMetadata, encoders: readonly TextEncoder[], family: ModelFamily, path: string): void {
+function checkPooledWidth(pooled: TensorMetadata, encoders: readonly LoadedTextEncoder[], family: ModelFamily, path: string): void {
   const index = family.textEncoders.findIndex((spec) => spec.pooled);
   const encoder = encoders[index]!;
   const given = tensorMetadata(encoder.session.outputMetadata, OUTPUTS.text_encoder.projected)!.shape[1];

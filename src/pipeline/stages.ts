@@ -2,7 +2,7 @@ import ort from 'onnxruntime-node';
 import { floatTensor, tensorValues } from '../engine/tensors.js';
 import { clipSkipRefusal, type Conditioning, type ConditioningRequest, type Embedding, type Prediction } from '../models/families.js';
 import { INPUTS, LATENT_CHANNELS, OUTPUTS, VAE_FACTOR } from '../models/layout.js';
-import type { StableDiffusionModel, TextEncoder } from '../models/loader.js';
+import type { LoadedTextEncoder, StableDiffusionModel } from '../models/loader.js';
 import { CONTEXT_LENGTH } from '../text/clip-tokenizer.js';
 import { tiled, type Planar } from './tiles.js';
 
@@ -33,8 +33,8 @@ async function run(session: ort.InferenceSession, feeds: Record<string, ort.Tens
   return (await runFetching(session, feeds, [output]))[0]!;
 }
 
-/** The model's text encoder `index` on `texts`, one batch row each, fetching only `outputs`. */
-export async function runTextEncoder(encoder: TextEncoder, texts: readonly string[], outputs: readonly string[]): Promise<Embedding[]> {
+/** A text encoder on `texts`, one batch row each (its own pad id and ids type), fetching only `outputs`. */
+export async function runTextEncoder(encoder: LoadedTextEncoder, texts: readonly string[], outputs: readonly string[]): Promise<Embedding[]> {
   const ids = texts.flatMap((text) => encoder.tokenizer.encode(text, { padId: encoder.padId }));
   const dims = [texts.length, CONTEXT_LENGTH];
   const feed = encoder.ids === 'int64' ? new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), dims) : new ort.Tensor('int32', Int32Array.from(ids), dims);
