@@ -3,11 +3,12 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { encodeModel } from '../engine/onnx/model.js';
+import { FAMILIES, FAMILY_NAMES, type FamilyName, type Prediction } from '../models/families.js';
 import { UserError } from '../errors.js';
 import { vocabularyFiles, vocabularyFromBpe } from '../text/clip-tokenizer.js';
 import { CheckpointError, CheckpointFile } from './checkpoint-file.js';
 import {
-  CHECKPOINT_FAMILIES, CHECKPOINT_LAYOUTS, VAE_PREFIX, componentGraphs, detectFamily, readArchitecture, type CheckpointFamily, type ModelArchitecture,
+  CHECKPOINT_LAYOUTS, VAE_PREFIX, componentGraphs, detectFamily, readArchitecture, type ModelArchitecture,
 } from './layouts.js';
 import { ShapeReader } from './shapes.js';
 import { CheckpointWeights, type StoragePrecision } from './weights.js';
@@ -16,10 +17,8 @@ import { CheckpointWeights, type StoragePrecision } from './weights.js';
 // with graphs built by our own graph builder and weights streamed tensor by tensor into each component's
 // external weights file. The folder appears only when complete (written under a temporary name, renamed).
 
-export type Prediction = 'eps' | 'v';
-
 export interface ConvertOptions {
-  readonly family?: 'auto' | CheckpointFamily;
+  readonly family?: 'auto' | FamilyName;
   readonly prediction?: 'auto' | Prediction;
   readonly precision?: StoragePrecision;
   /** A separate VAE file (A1111's models/VAE): `first_stage_model.*` or bare `encoder.*`/`decoder.*` keys. */
@@ -28,7 +27,7 @@ export interface ConvertOptions {
 }
 
 export interface ConversionSummary {
-  readonly family: CheckpointFamily;
+  readonly family: FamilyName;
   readonly prediction: Prediction;
   /** Where the prediction type came from, for the log and the model folder. */
   readonly predictionSource: string;
@@ -56,7 +55,7 @@ export async function convertCheckpoint(input: string, output: string, options: 
   try {
     const family = chooseFamily(file, options.family ?? 'auto');
     const { prediction, source: predictionSource } = choosePrediction(input, file, family, options.prediction ?? 'auto');
-    log(`${basename(input)}: ${CHECKPOINT_LAYOUTS[family].label}, ${prediction === 'v' ? 'v-prediction' : 'ε-prediction'} (${predictionSource}), weights stored as ${precision}`);
+    log(`${basename(input)}: ${FAMILIES[family].label}, ${prediction === 'v' ? 'v-prediction' : 'ε-prediction'} (${predictionSource}), weights stored as ${precision}`);
     const vaeSource = vaeFile ?? file;
     const vaePrefix = vaeFile === undefined || vaeFile.has('encoder.conv_in.weight') === false ? VAE_PREFIX : '';
     const shapes = (f: CheckpointFile): ShapeReader => new ShapeReader(f.path, '', (name) => f.entries.get(name)?.shape);
@@ -90,11 +89,11 @@ export async function convertCheckpoint(input: string, output: string, options: 
   }
 }
 
-function chooseFamily(file: CheckpointFile, requested: 'auto' | CheckpointFamily): CheckpointFamily {
+function chooseFamily(file: CheckpointFile, requested: 'auto' | FamilyName): FamilyName {
   const detected = detectFamily((key) => file.has(key));
   if (requested === 'auto') {
     if (detected !== undefined) return detected;
-    throw new CheckpointError(file.path, `not a Stable Diffusion checkpoint: none of ${CHECKPOINT_FAMILIES.map((f) => `'${CHECKPOINT_LAYOUTS[f].marker}' (${f})`).join(', ')} is in it`);
+    throw new CheckpointError(file.path, `not a Stable Diffusion checkpoint: none of ${FAMILY_NAMES.map((f) => `'${CHECKPOINT_LAYOUTS[f].marker}' (${f})`).join(', ')} is in it`);
   }
   if (!file.has(CHECKPOINT_LAYOUTS[requested].marker)) {
     throw new CheckpointError(file.path, `--family ${requested} needs '${CHECKPOINT_LAYOUTS[requested].marker}', which the file lacks${detected ? ` (it looks like ${detected})` : ''}`);
@@ -107,7 +106,7 @@ function chooseFamily(file: CheckpointFile, requested: 'auto' | CheckpointFamily
  * beside the file (NAME.yaml with `parameterization: "v"`, as A1111 reads for SD 2.x 768-v models); a
  * `v_pred` key (ComfyUI's marker in files it saves); otherwise ε, which is right for SD 1.x, SDXL base and SD 2.x 512-base.
  */
-function choosePrediction(input: string, file: CheckpointFile, family: CheckpointFamily, requested: 'auto' | Prediction): { prediction: Prediction; source: string } {
+function choosePrediction(input: string, file: CheckpointFile, family: FamilyName, requested: 'auto' | Prediction): { prediction: Prediction; source: string } {
   if (requested !== 'auto') return { prediction: requested, source: '--prediction' };
   const yaml = input.replace(/\.safetensors$/i, '.yaml');
   if (yaml !== input && existsSync(yaml)) {
@@ -119,17 +118,17 @@ function choosePrediction(input: string, file: CheckpointFile, family: Checkpoin
 }
 
 /** Every tensor of the networks must have been used: a leftover one means the architecture was misread. */
-function checkNothingLeftOver(file: CheckpointFile, family: CheckpointFamily, used: ReadonlySet<string>, vaeInFile: boolean): void {
+function checkNothingLeftOver(file: CheckpointFile, family: FamilyName, used: ReadonlySet<string>, vaeInFile: boolean): void {
   const layout = CHECKPOINT_LAYOUTS[family];
   const prefixes = ['model.diffusion_model.', ...layout.textEncoders.map((t) => t.prefix), ...(vaeInFile ? [VAE_PREFIX] : [])];
   for (const key of file.entries.keys()) {
     if (prefixes.some((p) => key.startsWith(p)) && !used.has(key) && !IGNORED_KEY.test(key)) {
-      throw new CheckpointError(file.path, `tensor '${key}' fits no part of the ${layout.label} architecture read from the file's shapes`);
+      throw new CheckpointError(file.path, `tensor '${key}' fits no part of the ${FAMILIES[family].label} architecture read from the file's shapes`);
     }
   }
 }
 
-async function writeFolderFiles(folder: string, family: CheckpointFamily, prediction: Prediction, predictionSource: string, precision: StoragePrecision, source: string): Promise<void> {
+async function writeFolderFiles(folder: string, family: FamilyName, prediction: Prediction, predictionSource: string, precision: StoragePrecision, source: string): Promise<void> {
   const layout = CHECKPOINT_LAYOUTS[family];
   const json = (path: string, value: unknown): Promise<void> => writeFile(join(folder, path), `${JSON.stringify(value, null, 2)}\n`);
   const onnx = ['optimum', 'ORTModel'];
@@ -147,7 +146,7 @@ async function writeFolderFiles(folder: string, family: CheckpointFamily, predic
     _class_name: 'EulerDiscreteScheduler', beta_start: 0.00085, beta_end: 0.012, beta_schedule: 'scaled_linear', num_train_timesteps: 1000,
     prediction_type: prediction === 'v' ? 'v_prediction' : 'epsilon',
   });
-  for (const part of ['vae_encoder', 'vae_decoder']) await json(`${part}/config.json`, { scaling_factor: layout.vaeScale });
+  for (const part of ['vae_encoder', 'vae_decoder']) await json(`${part}/config.json`, { scaling_factor: FAMILIES[family].vaeScale });
   const { vocabJson, mergesTxt } = vocabularyFiles(vocabularyFromBpe(gunzipSync(await readFile(CLIP_BPE)).toString('utf8')));
   for (const encoder of layout.textEncoders) {
     await mkdir(join(folder, encoder.tokenizerFolder));

@@ -1,4 +1,5 @@
 import type { GraphSpec } from '../engine/onnx/model.js';
+import type { FamilyName } from '../models/families.js';
 import type { WeightSource } from './graphs/layers.js';
 import { readTextArchitecture, textEncoderGraph, type TextArchitecture, type TextFlavour, type TextOutputs } from './graphs/text-encoder.js';
 import { readUNetArchitecture, unetGraph, type UNetArchitecture } from './graphs/unet.js';
@@ -9,8 +10,6 @@ import type { ShapeReader } from './shapes.js';
 // which graphs of the diffusers ONNX layout they become. Families are told apart by their text encoders,
 // as A1111's sd_models_config.guess_model_config_from_state_dict and ComfyUI's model_detection.py do.
 
-export type CheckpointFamily = 'sd1' | 'sd2' | 'sdxl';
-export const CHECKPOINT_FAMILIES: readonly CheckpointFamily[] = ['sd1', 'sd2', 'sdxl'];
 
 export const UNET_PREFIX = 'model.diffusion_model.';
 export const VAE_PREFIX = 'first_stage_model.';
@@ -27,13 +26,11 @@ export interface TextEncoderLayout {
 }
 
 export interface CheckpointLayout {
-  readonly family: CheckpointFamily;
-  readonly label: string;
+  readonly family: FamilyName;
   /** A key only this family's files hold. */
   readonly marker: string;
   readonly unetHeads: UNetArchitecture['heads'];
   readonly textEncoders: readonly TextEncoderLayout[];
-  readonly vaeScale: number;
   /** model_index.json's _class_name, as diffusers/optimum name the pipeline. */
   readonly pipelineClass: string;
 }
@@ -41,20 +38,20 @@ export interface CheckpointLayout {
 const CLIP_L = { flavour: 'clip', padToken: '<|endoftext|>' } as const;
 const OPEN_CLIP = { flavour: 'openclip', padToken: '!' } as const;
 
-export const CHECKPOINT_LAYOUTS: Record<CheckpointFamily, CheckpointLayout> = {
+export const CHECKPOINT_LAYOUTS: Record<FamilyName, CheckpointLayout> = {
   sd1: {
-    family: 'sd1', label: 'Stable Diffusion 1.x', marker: 'cond_stage_model.transformer.text_model.final_layer_norm.weight',
-    unetHeads: { count: 8 }, vaeScale: 0.18215, pipelineClass: 'OnnxStableDiffusionPipeline',
+    family: 'sd1', marker: 'cond_stage_model.transformer.text_model.final_layer_norm.weight',
+    unetHeads: { count: 8 }, pipelineClass: 'OnnxStableDiffusionPipeline',
     textEncoders: [{ ...CLIP_L, folder: 'text_encoder', tokenizerFolder: 'tokenizer', prefix: 'cond_stage_model.transformer.', outputs: 'clip-skips' }],
   },
   sd2: {
-    family: 'sd2', label: 'Stable Diffusion 2.x', marker: 'cond_stage_model.model.ln_final.weight',
-    unetHeads: { width: 64 }, vaeScale: 0.18215, pipelineClass: 'OnnxStableDiffusionPipeline',
+    family: 'sd2', marker: 'cond_stage_model.model.ln_final.weight',
+    unetHeads: { width: 64 }, pipelineClass: 'OnnxStableDiffusionPipeline',
     textEncoders: [{ ...OPEN_CLIP, folder: 'text_encoder', tokenizerFolder: 'tokenizer', prefix: 'cond_stage_model.model.', outputs: 'penultimate' }],
   },
   sdxl: {
-    family: 'sdxl', label: 'Stable Diffusion XL', marker: 'conditioner.embedders.1.model.ln_final.weight',
-    unetHeads: { width: 64 }, vaeScale: 0.13025, pipelineClass: 'ORTStableDiffusionXLPipeline',
+    family: 'sdxl', marker: 'conditioner.embedders.1.model.ln_final.weight',
+    unetHeads: { width: 64 }, pipelineClass: 'ORTStableDiffusionXLPipeline',
     textEncoders: [
       { ...CLIP_L, folder: 'text_encoder', tokenizerFolder: 'tokenizer', prefix: 'conditioner.embedders.0.transformer.', outputs: 'hidden-states' },
       { ...OPEN_CLIP, folder: 'text_encoder_2', tokenizerFolder: 'tokenizer_2', prefix: 'conditioner.embedders.1.model.', outputs: 'hidden-states' },
@@ -63,19 +60,19 @@ export const CHECKPOINT_LAYOUTS: Record<CheckpointFamily, CheckpointLayout> = {
 };
 
 /** The family whose marker key the file holds (SDXL first: its files hold no SD 1.x/2.x marker, but be explicit). */
-export function detectFamily(has: (key: string) => boolean): CheckpointFamily | undefined {
+export function detectFamily(has: (key: string) => boolean): FamilyName | undefined {
   return (['sdxl', 'sd2', 'sd1'] as const).find((family) => has(CHECKPOINT_LAYOUTS[family].marker));
 }
 
 export interface ModelArchitecture {
-  readonly family: CheckpointFamily;
+  readonly family: FamilyName;
   readonly unet: UNetArchitecture;
   readonly vae: VaeArchitecture;
   /** One per text encoder of the family, in the layout's order. */
   readonly text: readonly TextArchitecture[];
 }
 
-export function readArchitecture(family: CheckpointFamily, checkpoint: ShapeReader, vae: ShapeReader): ModelArchitecture {
+export function readArchitecture(family: FamilyName, checkpoint: ShapeReader, vae: ShapeReader): ModelArchitecture {
   const layout = CHECKPOINT_LAYOUTS[family];
   return {
     family,

@@ -1,7 +1,8 @@
 import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { encodeElements } from '../formats/element-types.js';
 import { sigmaTableNamed } from '../schedules/sigma-table.js';
-import { componentGraphs, type CheckpointFamily, type ModelArchitecture } from './layouts.js';
+import type { FamilyName } from '../models/families.js';
+import { componentGraphs, type ModelArchitecture } from './layouts.js';
 import { WeightRecorder, type StoragePrecision } from './weights.js';
 
 // Random-weight single-file checkpoints with a real family's key names and block structure, at a small
@@ -17,7 +18,7 @@ const openClip = (width: number, layers: number, projection: number) => ({ flavo
 const vae = (channels: number, channelMult: number[], resBlocks: number) => ({ channels, channelMult, resBlocks, zChannels: 4, embedDim: 4 });
 
 /** Architectures per family and size. Tiny ones keep every structural feature (levels without attention, SDXL's deeper later levels, linear vs conv projections) at widths of 32–128. */
-export const TEST_ARCHITECTURES: Record<CheckpointFamily, Record<TestCheckpointSize, ModelArchitecture>> = {
+export const TEST_ARCHITECTURES: Record<FamilyName, Record<TestCheckpointSize, ModelArchitecture>> = {
   sd1: {
     tiny: {
       family: 'sd1', text: [clip(64, 3)], vae: vae(32, [1, 1, 1, 1], 1),
@@ -70,7 +71,7 @@ const float32 = (values: number[]): Uint8Array => new Uint8Array(Float32Array.fr
  * What real files hold besides the networks, which a converter must ignore: the DDPM buffers (SD 1.x/2.x),
  * EMA bookkeeping, CLIP's position_ids (int64 in some files, float garbage in merged ones), OpenCLIP's logit_scale.
  */
-function extraTensors(family: CheckpointFamily): Map<string, ExtraTensor> {
+function extraTensors(family: FamilyName): Map<string, ExtraTensor> {
   const alphasCumprod = (): Uint8Array => {
     const sigmas = sigmaTableNamed('sd1').sigmas;
     return float32([...sigmas].map((s) => 1 / (1 + s * s)));
@@ -113,7 +114,7 @@ function randomWeights(name: string, shape: readonly number[], next: () => numbe
 }
 
 export interface TestCheckpointOptions {
-  readonly family: CheckpointFamily;
+  readonly family: FamilyName;
   readonly size: TestCheckpointSize;
   readonly precision: StoragePrecision;
   readonly seed: number;

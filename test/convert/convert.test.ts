@@ -6,7 +6,8 @@ import t from 'tap';
 import { convertCheckpointsIn } from '../../src/convert/cache.js';
 import { CheckpointFile } from '../../src/convert/checkpoint-file.js';
 import { convertCheckpoint } from '../../src/convert/convert.js';
-import { CHECKPOINT_FAMILIES, CHECKPOINT_LAYOUTS, VAE_PREFIX, readArchitecture } from '../../src/convert/layouts.js';
+import { CHECKPOINT_LAYOUTS, VAE_PREFIX, readArchitecture } from '../../src/convert/layouts.js';
+import { FAMILY_NAMES } from '../../src/models/families.js';
 import { ShapeReader } from '../../src/convert/shapes.js';
 import { TEST_ARCHITECTURES, writeTestCheckpoint } from '../../src/convert/test-checkpoint.js';
 import { runCli } from '../../src/cli/run.js';
@@ -34,7 +35,7 @@ async function editHeader(source: string, target: string, edit: (header: Record<
 const leftovers = async (): Promise<string[]> => (await readdir(dir)).filter((f) => f.includes('.partial-'));
 
 t.test('the architecture read back from a written checkpoint is the one it was written with, for every family', async (t) => {
-  for (const family of CHECKPOINT_FAMILIES) {
+  for (const family of FAMILY_NAMES) {
     const file = CheckpointFile.open(checkpoint(family));
     const shapes = new ShapeReader(file.path, '', (name) => file.entries.get(name)?.shape);
     t.same(readArchitecture(family, shapes, shapes.under(VAE_PREFIX)), TEST_ARCHITECTURES[family].tiny, family);
@@ -43,7 +44,7 @@ t.test('the architecture read back from a written checkpoint is the one it was w
 });
 
 t.test('a converted folder has the diffusers layout, the family, the prediction and the tokenizer pad of each encoder', async (t) => {
-  for (const family of CHECKPOINT_FAMILIES) {
+  for (const family of FAMILY_NAMES) {
     const out = join(dir, `layout-${family}`);
     const summary = await convertCheckpoint(checkpoint(family), out, { precision: 'fp16' });
     t.equal(summary.family, family);

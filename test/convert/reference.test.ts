@@ -6,7 +6,7 @@ import { gunzipSync } from 'node:zlib';
 import ort from 'onnxruntime-node';
 import t, { type Test } from 'tap';
 import { convertCheckpoint } from '../../src/convert/convert.js';
-import { CHECKPOINT_FAMILIES } from '../../src/convert/layouts.js';
+import { FAMILY_NAMES } from '../../src/models/families.js';
 import { TEST_ARCHITECTURES, writeTestCheckpoint } from '../../src/convert/test-checkpoint.js';
 import { ClipTokenizer, vocabularyFromBpe } from '../../src/text/clip-tokenizer.js';
 import { upstreamConfig } from '../helpers/checkpoints.js';
@@ -65,7 +65,7 @@ function ids(prompts: readonly string[], padWithZero: boolean): ort.Tensor {
   return new ort.Tensor('int32', Int32Array.from(rows.flat()), [prompts.length, 77]);
 }
 
-for (const family of CHECKPOINT_FAMILIES) {
+for (const family of FAMILY_NAMES) {
   for (const precision of ['fp32', 'fp16'] as const) {
     t.test(`${family}, ${precision} checkpoint: every converted graph equals the PyTorch reference`, async (t) => {
       const arch = TEST_ARCHITECTURES[family].tiny;

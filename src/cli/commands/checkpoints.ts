@@ -1,6 +1,6 @@
 import { UserError } from '../../errors.js';
-import { convertCheckpoint, type Prediction } from '../../convert/convert.js';
-import { CHECKPOINT_FAMILIES, type CheckpointFamily } from '../../convert/layouts.js';
+import { convertCheckpoint } from '../../convert/convert.js';
+import { FAMILY_NAMES, type FamilyName, type Prediction } from '../../models/families.js';
 import { writeTestCheckpoint, type TestCheckpointSize } from '../../convert/test-checkpoint.js';
 import type { StoragePrecision } from '../../convert/weights.js';
 import { parseCommandArgs, parseInteger } from '../options.js';
@@ -26,7 +26,7 @@ export const convertCheckpointCommand: Command = {
       vae: { type: 'string' },
     }, ['IN.safetensors', 'OUT_DIR']);
     const summary = await convertCheckpoint(positionals[0]!, positionals[1]!, {
-      family: oneOf<'auto' | CheckpointFamily>('family', values.family, ['auto', ...CHECKPOINT_FAMILIES]),
+      family: oneOf<'auto' | FamilyName>('family', values.family, ['auto', ...FAMILY_NAMES]),
       prediction: oneOf<'auto' | Prediction>('prediction', values.prediction, ['auto', 'eps', 'v']),
       precision: oneOf('precision', values.precision, PRECISIONS),
       ...(values.vae === undefined ? {} : { vae: values.vae }),
@@ -48,9 +48,9 @@ export const makeTestCheckpointCommand: Command = {
       precision: { type: 'string', default: 'fp32' },
       seed: { type: 'string', default: '0' },
     }, ['OUT.safetensors']);
-    if (values.family === undefined) throw new UserError(`--family is required (one of ${CHECKPOINT_FAMILIES.join(', ')})`);
+    if (values.family === undefined) throw new UserError(`--family is required (one of ${FAMILY_NAMES.join(', ')})`);
     const written = writeTestCheckpoint(positionals[0]!, {
-      family: oneOf('family', values.family, CHECKPOINT_FAMILIES),
+      family: oneOf('family', values.family, FAMILY_NAMES),
       size: oneOf<TestCheckpointSize>('size', values.size, ['tiny', 'full']),
       precision: oneOf('precision', values.precision, PRECISIONS),
       seed: parseInteger('seed', values.seed)!,
