@@ -21,6 +21,7 @@ const environmentSchema = z.object({
   EXECUTION_PROVIDERS: z.string().default('cpu'),
   BACKENDS: z.string().optional(),
   MODELS_DIR: z.string().optional(),
+  MODELS_CACHE_DIR: z.string().optional(),
   ONNX_INTRA_OP_THREADS: z.coerce.number().int().min(0).default(0),
   ONNX_CONCURRENCY: z.coerce.number().int().min(1).default(1),
   ONNX_WARMUP: z.enum(['true', 'false']).default('true'),
@@ -71,6 +72,8 @@ export interface Config {
   /** Enabled backends, the first being the default for requests that name none. */
   readonly backends: readonly BackendName[];
   readonly modelsDir: string | undefined;
+  /** Where .safetensors checkpoints in MODELS_DIR are converted to; undefined: a hidden folder inside MODELS_DIR. */
+  readonly modelsCacheDir: string | undefined;
   readonly onnxIntraOpThreads: number;
   readonly onnxConcurrency: number;
   readonly onnxWarmup: boolean;
@@ -134,6 +137,7 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
     executionProviders: providers,
     backends,
     modelsDir: env.MODELS_DIR,
+    modelsCacheDir: env.MODELS_CACHE_DIR,
     onnxIntraOpThreads: env.ONNX_INTRA_OP_THREADS,
     onnxConcurrency: env.ONNX_CONCURRENCY,
     onnxWarmup: env.ONNX_WARMUP === 'true',

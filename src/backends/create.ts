@@ -1,5 +1,6 @@
 import type { Config } from '../config.js';
 import type { SessionPool } from '../engine/session-pool.js';
+import { defaultCacheDir } from '../convert/cache.js';
 import { A1111Backend } from './a1111/backend.js';
 import type { Backend } from './backend.js';
 import { OnnxBackend } from './onnx/backend.js';
@@ -10,6 +11,7 @@ export function createBackends(config: Config, engine: SessionPool, log: (messag
     ? new A1111Backend(config)
     : new OnnxBackend({
       modelsDir: config.modelsDir!,
+      cacheDir: config.modelsCacheDir ?? defaultCacheDir(config.modelsDir!),
       tiles: { tile: config.vaeTileSize, overlap: config.vaeTileOverlap },
       concurrency: config.onnxConcurrency,
       warmup: config.onnxWarmup,

@@ -3,6 +3,7 @@ import { unknownName } from '../../errors.js';
 import type { SessionPool } from '../../engine/session-pool.js';
 import { decodeImage } from '../../images/decode.js';
 import { encodeRgbPixels } from '../../images/png.js';
+import { convertCheckpointsIn } from '../../convert/cache.js';
 import { findModels, loadModel, type StableDiffusionModel } from '../../models/loader.js';
 import { runImg2img } from '../../pipeline/img2img.js';
 import type { TileOptions } from '../../pipeline/stages.js';
@@ -10,6 +11,8 @@ import type { Backend, BackendSnapshot, Lease, ModelView, UpscaleWork } from '..
 
 export interface OnnxBackendOptions {
   readonly modelsDir: string;
+  /** Where single-file checkpoints in modelsDir are converted to (see convert/cache.ts). */
+  readonly cacheDir: string;
   readonly tiles: TileOptions;
   /** Jobs run at once (each holds the models' sessions busy; 1 suits one GPU or a small CPU). */
   readonly concurrency: number;
@@ -27,7 +30,10 @@ export class OnnxBackend implements Backend {
 
   constructor(private readonly options: OnnxBackendOptions, private readonly engine: SessionPool) {}
 
-  /** Loads every model once (sessions created and, unless disabled, warmed); a bad folder is reported, not fatal. */
+  /**
+   * Converts the single-file checkpoints in MODELS_DIR that have no current conversion, then loads every
+   * model once (sessions created and, unless disabled, warmed); a bad file or folder is reported, not fatal.
+   */
   async start(): Promise<void> {
     let names: string[];
     try {
@@ -37,10 +43,19 @@ export class OnnxBackend implements Backend {
       this.options.log(`onnx: ${(error as Error).message}`);
       return;
     }
-    if (names.length === 0) this.failures.set('(MODELS_DIR)', `${this.options.modelsDir}: no model folders (each needs a model_index.json)`);
-    for (const name of names) {
+    const folders = new Map(names.map((name) => [name, join(this.options.modelsDir, name)]));
+    const checkpoints = await convertCheckpointsIn(this.options.modelsDir, this.options.cacheDir, (line) => this.options.log(`onnx: ${line}`));
+    for (const [name, error] of checkpoints.failures) this.failures.set(name, error);
+    for (const [name, folder] of checkpoints.folders) {
+      if (folders.has(name)) this.options.log(`onnx: ${name}.safetensors is not used: the model folder ${name}/ has the same name`);
+      else folders.set(name, folder);
+    }
+    if (folders.size === 0 && checkpoints.failures.size === 0) {
+      this.failures.set('(MODELS_DIR)', `${this.options.modelsDir}: no models (model folders with a model_index.json, or .safetensors checkpoints)`);
+    }
+    for (const [name, folder] of folders) {
       try {
-        const model = await loadModel(join(this.options.modelsDir, name), name, this.engine);
+        const model = await loadModel(folder, name, this.engine);
         if (this.options.warmup) await this.warm(model);
         this.models.set(name, model);
         const skipped = model.fallbacks.length > 0 ? `; ${model.fallbacks.join('; ')}` : '';

@@ -1,0 +1,37 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { loadConfig } from '../../src/config.js';
+import { writeTestCheckpoint } from '../../src/convert/test-checkpoint.js';
+import { buildApp } from '../../src/http/app.js';
+import { getPngText } from '../../src/images/png.js';
+import { writeTestModel } from '../../src/models/test-model.js';
+import { pngBase64 } from '../helpers/service.js';
+
+// MODELS_DIR as an A1111 models/Stable-diffusion folder: single-file checkpoints beside model folders.
+const models = await mkdtemp(join(tmpdir(), 'latent-upscale-checkpoints-'));
+writeTestCheckpoint(join(models, 'my-sdxl.safetensors'), { family: 'sdxl', size: 'tiny', precision: 'fp16', seed: 5 });
+await writeFile(join(models, 'half-downloaded.safetensors'), Buffer.alloc(100));
+await writeTestModel(join(models, 'exported'), {});
+const cache = await mkdtemp(join(tmpdir(), 'latent-upscale-checkpoint-cache-'));
+const app = await buildApp(loadConfig({ MODELS_DIR: models, MODELS_CACHE_DIR: cache, LOG_LEVEL: 'silent', ONNX_WARMUP: 'false' }), { logger: false });
+await app.ready();
+t.teardown(() => app.close());
+
+t.test('a checkpoint in MODELS_DIR is converted at start and served under its file name; a bad one is reported', async (t) => {
+  const listed = (await app.inject({ url: '/models' })).json() as { models: { name: string; family: string }[]; errors: { name: string; error: string }[] };
+  t.same(listed.models.map((m) => [m.name, m.family]).sort(), [['exported', 'sd1'], ['my-sdxl', 'sdxl']]);
+  t.equal(listed.errors.length, 1);
+  t.equal(listed.errors[0]!.name, 'half-downloaded');
+  t.match(listed.errors[0]!.error, /half-downloaded\.safetensors: not a safetensors file/);
+});
+
+t.test('the converted SDXL model upscales end to end, named in the infotext', async (t) => {
+  const response = await app.inject({ method: 'POST', url: '/upscale', payload: { image: pngBase64(48, 32), scale: 2, steps: 2, seed: 3, model: 'my-sdxl', prompt: 'a boat' } });
+  t.equal(response.statusCode, 200, response.body);
+  t.match(getPngText(response.rawPayload, 'parameters'), /^a boat\nSteps: 2, .*Size: 96x64, Model: my-sdxl, /);
+  const skip = await app.inject({ method: 'POST', url: '/upscale', payload: { image: pngBase64(48, 32), steps: 2, model: 'my-sdxl', clip_skip: 2 } });
+  t.equal(skip.statusCode, 422);
+  t.match(skip.json().message, /clip_skip/);
+});
