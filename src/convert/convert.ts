@@ -1,11 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import { encodeModel } from '../engine/onnx/model.js';
 import { FAMILIES, FAMILY_NAMES, type FamilyName, type Prediction } from '../models/families.js';
 import { UserError } from '../errors.js';
-import { vocabularyFiles, vocabularyFromBpe } from '../text/clip-tokenizer.js';
+import { vocabularyFiles } from '../text/clip-tokenizer.js';
+import { readClipVocabulary } from '../text/clip-vocabulary.js';
 import { CheckpointError, CheckpointFile } from './checkpoint-file.js';
 import {
   CHECKPOINT_LAYOUTS, VAE_PREFIX, componentGraphs, detectFamily, readArchitecture, type ModelArchitecture,
@@ -42,7 +42,6 @@ const IGNORED_KEY = /(^|\.)position_ids$|(^|\.)logit_scale$|^first_stage_model\.
 
 /** Each component's weights beside its model.onnx (ONNX external data; protobuf alone stops at 2 GB). */
 const WEIGHTS_FILE = 'weights.pb';
-const CLIP_BPE = new URL('../../assets/clip/bpe_simple_vocab_16e6.txt.gz', import.meta.url);
 
 export async function convertCheckpoint(input: string, output: string, options: ConvertOptions = {}): Promise<ConversionSummary> {
   const started = performance.now();
@@ -147,7 +146,7 @@ async function writeFolderFiles(folder: string, family: FamilyName, prediction: 
     prediction_type: prediction === 'v' ? 'v_prediction' : 'epsilon',
   });
   for (const part of ['vae_encoder', 'vae_decoder']) await json(`${part}/config.json`, { scaling_factor: FAMILIES[family].vaeScale });
-  const { vocabJson, mergesTxt } = vocabularyFiles(vocabularyFromBpe(gunzipSync(await readFile(CLIP_BPE)).toString('utf8')));
+  const { vocabJson, mergesTxt } = vocabularyFiles(await readClipVocabulary());
   for (const encoder of layout.textEncoders) {
     await mkdir(join(folder, encoder.tokenizerFolder));
     await writeFile(join(folder, encoder.tokenizerFolder, 'vocab.json'), vocabJson);

@@ -1,14 +1,13 @@
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { gunzipSync } from 'node:zlib';
 import ort from 'onnxruntime-node';
 import t, { type Test } from 'tap';
 import { convertCheckpoint } from '../../src/convert/convert.js';
 import { FAMILY_NAMES } from '../../src/models/families.js';
 import { TEST_ARCHITECTURES, writeTestCheckpoint } from '../../src/convert/test-checkpoint.js';
-import { ClipTokenizer, vocabularyFromBpe } from '../../src/text/clip-tokenizer.js';
+import { ClipTokenizer } from '../../src/text/clip-tokenizer.js';
+import { CLIP_BPE_PATH as BPE, readClipVocabulary } from '../../src/text/clip-vocabulary.js';
 import { upstreamConfig } from '../helpers/checkpoints.js';
 import { findPython, fromBase64, runPythonJson, toBase64 } from '../helpers/python.js';
 import { skipFileWithout } from '../helpers/references.js';
@@ -20,8 +19,7 @@ import { skipFileWithout } from '../helpers/references.js';
 const python = findPython(['torch', 'numpy']);
 if (skipFileWithout(t, 'skip' in python ? python.skip : undefined)) process.exit(0);
 const PYTHON = (python as { python: string }).python;
-const BPE = fileURLToPath(new URL('../../assets/clip/bpe_simple_vocab_16e6.txt.gz', import.meta.url));
-const tokenizer = new ClipTokenizer(vocabularyFromBpe(gunzipSync(await readFile(BPE)).toString('utf8')));
+const tokenizer = new ClipTokenizer(await readClipVocabulary());
 const dir = await mkdtemp(join(tmpdir(), 'latent-upscale-reference-'));
 const TOLERANCE = 1e-4;
 

@@ -1,12 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { gunzipSync } from 'node:zlib';
 import t from 'tap';
-import { ClipTokenizer, byteVocabulary, bytesToUnicode, vocabularyFromBpe } from '../../src/text/clip-tokenizer.js';
+import { ClipTokenizer, byteVocabulary, bytesToUnicode } from '../../src/text/clip-tokenizer.js';
+import { CLIP_BPE_PATH, readClipVocabulary } from '../../src/text/clip-vocabulary.js';
 import { findPython, runPythonJson } from '../helpers/python.js';
 
-// The real CLIP merges list lives in ../shared/clip (beside the project, not in it).
-const BPE = fileURLToPath(new URL('../../../shared/clip/bpe_simple_vocab_16e6.txt.gz', import.meta.url));
 
 t.test('bytes_to_unicode: printable bytes are themselves, the rest follow U+0100 in order', async (t) => {
   const table = bytesToUnicode();
@@ -39,51 +35,46 @@ t.test('a pad id: start, tokens and end as before, then the pad (OpenCLIP pads w
   t.same([full.length, full[0], full[76]], [77, 512, 513], 'a truncated prompt still ends with the end token, no pad');
 });
 
-if (!existsSync(BPE)) {
-  t.comment(`real CLIP vocabulary tests skipped: ${BPE} is missing`);
+const tokenizer = new ClipTokenizer(await readClipVocabulary());
+
+t.test('"a photo of a cat" -> 49406 320 1125 539 320 2368 49407, padded with 49407 to 77', async (t) => {
+  const ids = tokenizer.encode('a photo of a cat');
+  t.same(ids.slice(0, 7), [49406, 320, 1125, 539, 320, 2368, 49407]);
+  t.equal(ids.length, 77);
+  t.ok(ids.slice(7).every((id) => id === 49407));
+  t.equal(tokenizer.vocabularySize, 49408);
+});
+
+t.test('hand-derivable ids: single characters are 256 + their byte position, digits split one by one', async (t) => {
+  // ','=byte 44 -> position 11 -> ',</w>' = 267; '1' -> 272; '2' -> 273.
+  t.same(tokenizer.tokenize(','), [267]);
+  t.same(tokenizer.tokenize('1 2'), [272, 273]);
+  t.same(tokenizer.tokenize('12'), [272, 273], 'each digit is a word of its own');
+  t.same(tokenizer.tokenize('A  Photo\tOF\na CAT'), tokenizer.tokenize('a photo of a cat'), 'case and whitespace do not matter');
+});
+
+t.test('over-long prompts keep the first 75 tokens and end with the end token', async (t) => {
+  const ids = tokenizer.encode(Array.from({ length: 100 }, () => 'cat').join(' '));
+  t.equal(ids.length, 77);
+  t.equal(ids[0], 49406);
+  t.ok(ids.slice(1, 76).every((id) => id === 2368));
+  t.equal(ids[76], 49407);
+});
+
+const python = findPython(['regex']);
+if ('skip' in python) {
+  t.comment(`tokenizer cross-check skipped: ${python.skip}`);
 } else {
-  const bpeText = gunzipSync(readFileSync(BPE)).toString('utf8');
-  const tokenizer = new ClipTokenizer(vocabularyFromBpe(bpeText));
-
-  t.test('"a photo of a cat" -> 49406 320 1125 539 320 2368 49407, padded with 49407 to 77', async (t) => {
-    const ids = tokenizer.encode('a photo of a cat');
-    t.same(ids.slice(0, 7), [49406, 320, 1125, 539, 320, 2368, 49407]);
-    t.equal(ids.length, 77);
-    t.ok(ids.slice(7).every((id) => id === 49407));
-    t.equal(tokenizer.vocabularySize, 49408);
+  t.test('the same ids as a Python CLIP tokenizer (OpenAI algorithm) on punctuation, digits, unicode and long text', async (t) => {
+    const prompts = [
+      'masterpiece, best quality, 1girl, (smiling:1.2), blue-eyes!!!',
+      "it's a dog's life; we'll see... 3.14159 and 2024-11-28",
+      'café crème brûlée, naïve résumé, Ελληνικά, 日本語のテキスト, emoji 🐱🚀',
+      '   lots   of\tspaces \n and <|endoftext|> inside   ',
+      Array.from({ length: 60 }, (_, i) => `word${i}`).join(', '),
+      '',
+    ];
+    const expected = runPythonJson<number[][]>(python.python, 'clip_reference.py', { bpe: CLIP_BPE_PATH, prompts });
+    prompts.forEach((prompt, i) => t.same(tokenizer.encode(prompt), expected[i], JSON.stringify(prompt).slice(0, 60)));
   });
-
-  t.test('hand-derivable ids: single characters are 256 + their byte position, digits split one by one', async (t) => {
-    // ','=byte 44 -> position 11 -> ',</w>' = 267; '1' -> 272; '2' -> 273.
-    t.same(tokenizer.tokenize(','), [267]);
-    t.same(tokenizer.tokenize('1 2'), [272, 273]);
-    t.same(tokenizer.tokenize('12'), [272, 273], 'each digit is a word of its own');
-    t.same(tokenizer.tokenize('A  Photo\tOF\na CAT'), tokenizer.tokenize('a photo of a cat'), 'case and whitespace do not matter');
-  });
-
-  t.test('over-long prompts keep the first 75 tokens and end with the end token', async (t) => {
-    const ids = tokenizer.encode(Array.from({ length: 100 }, () => 'cat').join(' '));
-    t.equal(ids.length, 77);
-    t.equal(ids[0], 49406);
-    t.ok(ids.slice(1, 76).every((id) => id === 2368));
-    t.equal(ids[76], 49407);
-  });
-
-  const python = findPython(['regex']);
-  if ('skip' in python) {
-    t.comment(`tokenizer cross-check skipped: ${python.skip}`);
-  } else {
-    t.test('the same ids as a Python CLIP tokenizer (OpenAI algorithm) on punctuation, digits, unicode and long text', async (t) => {
-      const prompts = [
-        'masterpiece, best quality, 1girl, (smiling:1.2), blue-eyes!!!',
-        "it's a dog's life; we'll see... 3.14159 and 2024-11-28",
-        'café crème brûlée, naïve résumé, Ελληνικά, 日本語のテキスト, emoji 🐱🚀',
-        '   lots   of\tspaces \n and <|endoftext|> inside   ',
-        Array.from({ length: 60 }, (_, i) => `word${i}`).join(', '),
-        '',
-      ];
-      const expected = runPythonJson<number[][]>(python.python, 'clip_reference.py', { bpe: BPE, prompts });
-      prompts.forEach((prompt, i) => t.same(tokenizer.encode(prompt), expected[i], JSON.stringify(prompt).slice(0, 60)));
-    });
-  }
 }

@@ -1,6 +1,5 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import { UserError } from '../../errors.js';
 import { encodeNpy } from '../../formats/npy.js';
 import { latent, latentShape } from '../../latent/tensor.js';
@@ -8,7 +7,8 @@ import { familyNamed } from '../../models/families.js';
 import { readPadId } from '../../models/loader.js';
 import { writeTestModel } from '../../models/test-model.js';
 import { TorchGenerator } from '../../random/torch-generator.js';
-import { ClipTokenizer, byteVocabulary, vocabularyFromBpe } from '../../text/clip-tokenizer.js';
+import { ClipTokenizer, byteVocabulary } from '../../text/clip-tokenizer.js';
+import { readClipVocabulary } from '../../text/clip-vocabulary.js';
 import { parseCommandArgs, parseInteger } from '../options.js';
 import type { Command } from './command.js';
 
@@ -42,7 +42,7 @@ export const makeTestModelCommand: Command = {
     let vocabulary = byteVocabulary();
     if (values['clip-bpe'] !== undefined) {
       try {
-        vocabulary = vocabularyFromBpe(gunzipSync(await readFile(values['clip-bpe'])).toString('utf8'));
+        vocabulary = await readClipVocabulary(values['clip-bpe']);
       } catch (error) {
         throw new UserError(`--clip-bpe ${values['clip-bpe']}: ${(error as Error).message}`);
       }
