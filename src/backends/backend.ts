@@ -100,7 +100,8 @@ export interface BackendSnapshot {
   readonly units: readonly UnitSnapshot[];
   readonly models: readonly ModelView[];
   /** Model folders that failed to load, and why. */
-  readonly modelErrors: readonly { readonly name: string; readonly error: string }[];
+  /** Models that cannot run: failed (why), or `pending` while a checkpoint is still being converted. */
+  readonly modelErrors: readonly { readonly name: string; readonly error: string; readonly pending?: boolean }[];
 }
 
 /** A backend that runs jobs in this process. What it can do is its snapshot; running is acquire + run. */

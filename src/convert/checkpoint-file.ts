@@ -33,7 +33,6 @@ export class CheckpointFile {
     readonly path: string,
     private readonly fd: number,
     readonly entries: ReadonlyMap<string, TensorEntry>,
-    readonly metadata: Readonly<Record<string, string>>,
   ) {}
 
   static open(path: string): CheckpointFile {
@@ -84,7 +83,7 @@ export class CheckpointFile {
       if (end > size) throw new CheckpointError(path, `truncated: tensor '${name}' ends at byte ${end} but the file has ${size}`);
       entries.set(name, { dtype, shape, begin, end });
     }
-    return new CheckpointFile(path, fd, entries, (header['__metadata__'] ?? {}) as Record<string, string>);
+    return new CheckpointFile(path, fd, entries);
   }
 
   has(name: string): boolean {
@@ -121,11 +120,6 @@ export class CheckpointFile {
     if (element === undefined) throw new CheckpointError(this.path, `tensor '${name}' is ${entry.dtype}; expected F32, F16 or BF16`);
     const count = entry.shape.reduce((a, b) => a * b, 1);
     return decodeElements(await this.bytes(name), element, count);
-  }
-
-  /** Names under a prefix, without it. */
-  namesUnder(prefix: string): string[] {
-    return [...this.entries.keys()].filter((n) => n.startsWith(prefix)).map((n) => n.slice(prefix.length));
   }
 
   close(): void {

@@ -1,5 +1,6 @@
 import type { GraphSpec } from '../engine/onnx/model.js';
-import type { FamilyName } from '../models/families.js';
+import { FAMILIES, type FamilyName } from '../models/families.js';
+import { LATENT_CHANNELS } from '../models/layout.js';
 import type { WeightSource } from './graphs/layers.js';
 import { readTextArchitecture, textEncoderGraph, type TextArchitecture, type TextFlavour, type TextOutputs } from './graphs/text-encoder.js';
 import { readUNetArchitecture, unetGraph, type UNetArchitecture } from './graphs/unet.js';
@@ -14,10 +15,8 @@ import type { ShapeReader } from './shapes.js';
 export const UNET_PREFIX = 'model.diffusion_model.';
 export const VAE_PREFIX = 'first_stage_model.';
 
+/** Where a family's text encoder sits in the file; its output folders are FAMILIES[family].textEncoders, in the same order. */
 export interface TextEncoderLayout {
-  /** Output folder and its tokenizer folder in the diffusers layout. */
-  readonly folder: 'text_encoder' | 'text_encoder_2';
-  readonly tokenizerFolder: 'tokenizer' | 'tokenizer_2';
   readonly prefix: string;
   readonly flavour: TextFlavour;
   readonly outputs: TextOutputs;
@@ -31,8 +30,6 @@ export interface CheckpointLayout {
   readonly marker: string;
   readonly unetHeads: UNetArchitecture['heads'];
   readonly textEncoders: readonly TextEncoderLayout[];
-  /** model_index.json's _class_name, as diffusers/optimum name the pipeline. */
-  readonly pipelineClass: string;
 }
 
 const CLIP_L = { flavour: 'clip', padToken: '<|endoftext|>' } as const;
@@ -41,20 +38,20 @@ const OPEN_CLIP = { flavour: 'openclip', padToken: '!' } as const;
 export const CHECKPOINT_LAYOUTS: Record<FamilyName, CheckpointLayout> = {
   sd1: {
     family: 'sd1', marker: 'cond_stage_model.transformer.text_model.final_layer_norm.weight',
-    unetHeads: { count: 8 }, pipelineClass: 'OnnxStableDiffusionPipeline',
-    textEncoders: [{ ...CLIP_L, folder: 'text_encoder', tokenizerFolder: 'tokenizer', prefix: 'cond_stage_model.transformer.', outputs: 'clip-skips' }],
+    unetHeads: { count: 8 },
+    textEncoders: [{ ...CLIP_L, prefix: 'cond_stage_model.transformer.', outputs: 'clip-skips' }],
   },
   sd2: {
     family: 'sd2', marker: 'cond_stage_model.model.ln_final.weight',
-    unetHeads: { width: 64 }, pipelineClass: 'OnnxStableDiffusionPipeline',
-    textEncoders: [{ ...OPEN_CLIP, folder: 'text_encoder', tokenizerFolder: 'tokenizer', prefix: 'cond_stage_model.model.', outputs: 'penultimate' }],
+    unetHeads: { width: 64 },
+    textEncoders: [{ ...OPEN_CLIP, prefix: 'cond_stage_model.model.', outputs: 'penultimate' }],
   },
   sdxl: {
     family: 'sdxl', marker: 'conditioner.embedders.1.model.ln_final.weight',
-    unetHeads: { width: 64 }, pipelineClass: 'ORTStableDiffusionXLPipeline',
+    unetHeads: { width: 64 },
     textEncoders: [
-      { ...CLIP_L, folder: 'text_encoder', tokenizerFolder: 'tokenizer', prefix: 'conditioner.embedders.0.transformer.', outputs: 'hidden-states' },
-      { ...OPEN_CLIP, folder: 'text_encoder_2', tokenizerFolder: 'tokenizer_2', prefix: 'conditioner.embedders.1.model.', outputs: 'hidden-states' },
+      { ...CLIP_L, prefix: 'conditioner.embedders.0.transformer.', outputs: 'hidden-states' },
+      { ...OPEN_CLIP, prefix: 'conditioner.embedders.1.model.', outputs: 'hidden-states' },
     ],
   },
 };
@@ -63,6 +60,12 @@ export const CHECKPOINT_LAYOUTS: Record<FamilyName, CheckpointLayout> = {
 export function detectFamily(has: (key: string) => boolean): FamilyName | undefined {
   return (['sdxl', 'sd2', 'sd1'] as const).find((family) => has(CHECKPOINT_LAYOUTS[family].marker));
 }
+
+/** Checkpoints of kinds people have that are not run here, told by a key only they hold, with why. */
+export const UNSUPPORTED_KINDS: readonly { readonly marker: string; readonly why: string }[] = [
+  { marker: 'conditioner.embedders.0.model.ln_final.weight', why: 'an SDXL refiner (its only text encoder is OpenCLIP bigG and it conditions on an aesthetic score); only SDXL base models run here' },
+  { marker: 'cond_stage_model.transformer.final_layer_norm.weight', why: 'an SD 1.x file with the CLIP key names of transformers before 4.x (no `text_model.`)' },
+];
 
 export interface ModelArchitecture {
   readonly family: FamilyName;
@@ -74,12 +77,18 @@ export interface ModelArchitecture {
 
 export function readArchitecture(family: FamilyName, checkpoint: ShapeReader, vae: ShapeReader): ModelArchitecture {
   const layout = CHECKPOINT_LAYOUTS[family];
-  return {
-    family,
-    unet: readUNetArchitecture(checkpoint.under(UNET_PREFIX), layout.unetHeads),
-    vae: readVaeArchitecture(vae),
-    text: layout.textEncoders.map((t) => readTextArchitecture(checkpoint.under(t.prefix), t.flavour)),
-  };
+  const unet = readUNetArchitecture(checkpoint.under(UNET_PREFIX), layout.unetHeads);
+  // Inpainting (9 input channels), instruct-pix2pix (8) and unCLIP (an adm input outside SDXL) UNets take
+  // conditions this pipeline does not give: refuse them here, before gigabytes are written.
+  if (unet.inChannels !== LATENT_CHANNELS || unet.outChannels !== LATENT_CHANNELS) {
+    checkpoint.fail(`its UNet takes ${unet.inChannels} and gives ${unet.outChannels} channels, not ${LATENT_CHANNELS}: an inpainting or instruct model, which is not run here`);
+  }
+  if ((unet.admWidth !== undefined) !== (family === 'sdxl')) {
+    checkpoint.fail(family === 'sdxl' ? 'its UNet has no label_emb (the SDXL size and pooled-text input)' : `its UNet has a label_emb input (an unCLIP or other variant of ${family}), which is not run here`);
+  }
+  const text = layout.textEncoders.map((t) => readTextArchitecture(checkpoint.under(t.prefix), t.flavour));
+  if (family === 'sdxl' && text[1]!.projection === undefined) checkpoint.fail(`'${layout.textEncoders[1]!.prefix}text_projection' is missing (SDXL's pooled text embedding needs it)`);
+  return { family, unet, vae: readVaeArchitecture(vae), text };
 }
 
 /** One ONNX graph of the output folder: its folder, the checkpoint prefix its weights sit under, and its builder. */
@@ -91,8 +100,9 @@ export interface ComponentGraph {
 
 export function componentGraphs(arch: ModelArchitecture, vaePrefix = VAE_PREFIX): ComponentGraph[] {
   const layout = CHECKPOINT_LAYOUTS[arch.family];
+  const folders = FAMILIES[arch.family].textEncoders;
   return [
-    ...layout.textEncoders.map((t, i) => ({ folder: t.folder, prefix: t.prefix, build: (w: WeightSource) => textEncoderGraph(arch.text[i]!, w, t.outputs) })),
+    ...layout.textEncoders.map((t, i) => ({ folder: folders[i]!.component, prefix: t.prefix, build: (w: WeightSource) => textEncoderGraph(arch.text[i]!, w, t.outputs) })),
     { folder: 'unet', prefix: UNET_PREFIX, build: (w: WeightSource) => unetGraph(arch.unet, w) },
     { folder: 'vae_encoder', prefix: vaePrefix, build: (w: WeightSource) => vaeEncoderGraph(arch.vae, w) },
     { folder: 'vae_decoder', prefix: vaePrefix, build: (w: WeightSource) => vaeDecoderGraph(arch.vae, w) },

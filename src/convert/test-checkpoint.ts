@@ -17,12 +17,12 @@ const clip = (width: number, layers: number) => ({ flavour: 'clip', width, layer
 const openClip = (width: number, layers: number, projection: number) => ({ flavour: 'openclip', width, layers, vocabulary: CLIP_VOCABULARY, mlpWidth: 4 * width, projection }) as const;
 const vae = (channels: number, channelMult: number[], resBlocks: number) => ({ channels, channelMult, resBlocks, zChannels: 4, embedDim: 4 });
 
-/** Architectures per family and size. Tiny ones keep every structural feature (levels without attention, SDXL's deeper later levels, linear vs conv projections) at widths of 32–128. */
+/** Architectures per family and size. Tiny ones keep every structural feature (levels without attention, SDXL's deeper later levels, linear vs conv projections, several heads, 1 and 2 residual blocks, VAE channel changes) at widths of 32–128. */
 export const TEST_ARCHITECTURES: Record<FamilyName, Record<TestCheckpointSize, ModelArchitecture>> = {
   sd1: {
     tiny: {
-      family: 'sd1', text: [clip(64, 3)], vae: vae(32, [1, 1, 1, 1], 1),
-      unet: { inChannels: 4, outChannels: 4, modelChannels: 32, channelMult: [1, 2, 2], resBlocks: 1, depths: [1, 1, 0], middleDepth: 1, contextWidth: 64, linearProjection: false, heads: { count: 8 } },
+      family: 'sd1', text: [clip(128, 3)], vae: vae(32, [1, 2, 2, 2], 2),
+      unet: { inChannels: 4, outChannels: 4, modelChannels: 32, channelMult: [1, 2, 2], resBlocks: 1, depths: [1, 1, 0], middleDepth: 1, contextWidth: 128, linearProjection: false, heads: { count: 8 } },
     },
     full: {
       family: 'sd1', text: [clip(768, 12)], vae: vae(128, [1, 2, 4, 4], 2),
@@ -32,7 +32,7 @@ export const TEST_ARCHITECTURES: Record<FamilyName, Record<TestCheckpointSize, M
   sd2: {
     tiny: {
       family: 'sd2', text: [openClip(64, 3, 64)], vae: vae(32, [1, 1, 1, 1], 1),
-      unet: { inChannels: 4, outChannels: 4, modelChannels: 64, channelMult: [1, 2], resBlocks: 1, depths: [1, 1], middleDepth: 1, contextWidth: 64, linearProjection: true, heads: { width: 64 } },
+      unet: { inChannels: 4, outChannels: 4, modelChannels: 64, channelMult: [1, 2], resBlocks: 2, depths: [1, 1], middleDepth: 1, contextWidth: 64, linearProjection: true, heads: { width: 64 } },
     },
     full: {
       family: 'sd2', text: [openClip(1024, 24, 1024)], vae: vae(128, [1, 2, 4, 4], 2),
@@ -41,8 +41,8 @@ export const TEST_ARCHITECTURES: Record<FamilyName, Record<TestCheckpointSize, M
   },
   sdxl: {
     tiny: {
-      family: 'sdxl', text: [clip(64, 3), openClip(64, 3, 32)], vae: vae(32, [1, 1, 1, 1], 1),
-      unet: { inChannels: 4, outChannels: 4, modelChannels: 32, channelMult: [1, 2, 2], resBlocks: 1, depths: [0, 1, 2], middleDepth: 2, contextWidth: 128, linearProjection: true, heads: { width: 64 }, admWidth: 32 + 6 * 256 },
+      family: 'sdxl', text: [clip(64, 3), openClip(128, 3, 32)], vae: vae(32, [1, 1, 1, 1], 1),
+      unet: { inChannels: 4, outChannels: 4, modelChannels: 32, channelMult: [1, 2, 2], resBlocks: 1, depths: [0, 1, 2], middleDepth: 2, contextWidth: 192, linearProjection: true, heads: { width: 64 }, admWidth: 32 + 6 * 256 },
     },
     full: {
       family: 'sdxl', text: [clip(768, 12), openClip(1280, 32, 1280)], vae: vae(128, [1, 2, 4, 4], 2),

@@ -34,6 +34,8 @@ export interface ModelIndexMarker {
   readonly prediction: 'eps' | 'v';
   readonly source: string;
   readonly precision: 'fp16' | 'fp32';
+  /** Where the converter took the prediction from (an option, a .yaml beside the file, a key, the default). */
+  readonly prediction_source?: string;
 }
 
 /** diffusers' scheduler prediction_type values for the two predictions the pipeline runs. */

@@ -6,7 +6,7 @@ import t from 'tap';
 import { convertCheckpointsIn } from '../../src/convert/cache.js';
 import { CheckpointFile } from '../../src/convert/checkpoint-file.js';
 import { convertCheckpoint } from '../../src/convert/convert.js';
-import { CHECKPOINT_LAYOUTS, VAE_PREFIX, readArchitecture } from '../../src/convert/layouts.js';
+import { VAE_PREFIX, readArchitecture } from '../../src/convert/layouts.js';
 import { FAMILY_NAMES } from '../../src/models/families.js';
 import { ShapeReader } from '../../src/convert/shapes.js';
 import { TEST_ARCHITECTURES, writeTestCheckpoint } from '../../src/convert/test-checkpoint.js';
@@ -49,7 +49,7 @@ t.test('a converted folder has the diffusers layout, the family, the prediction 
     const summary = await convertCheckpoint(checkpoint(family), out, { precision: 'fp16' });
     t.equal(summary.family, family);
     const index = JSON.parse(await readFile(join(out, 'model_index.json'), 'utf8')) as { _class_name: string; latent_upscale: { family: string; prediction: string } };
-    t.equal(index._class_name, CHECKPOINT_LAYOUTS[family].pipelineClass);
+    t.equal(index._class_name, family === 'sdxl' ? 'ORTStableDiffusionXLPipeline' : 'OnnxStableDiffusionPipeline');
     t.same([index.latent_upscale.family, index.latent_upscale.prediction], [family, 'eps']);
     const folders = (await readdir(out)).sort();
     const expected = ['model_index.json', 'scheduler', 'text_encoder', 'tokenizer', 'unet', 'vae_decoder', 'vae_encoder', ...(family === 'sdxl' ? ['text_encoder_2', 'tokenizer_2'] : [])].sort();
@@ -57,7 +57,7 @@ t.test('a converted folder has the diffusers layout, the family, the prediction 
     for (const component of folders.filter((f) => /encoder|unet|decoder/.test(f) && !f.startsWith('tokenizer'))) {
       t.ok((await stat(join(out, component, 'weights.pb'))).size > 0, `${family} ${component} has external weights`);
     }
-    const pads = await Promise.all(CHECKPOINT_LAYOUTS[family].textEncoders.map(async (e) => (JSON.parse(await readFile(join(out, e.tokenizerFolder, 'special_tokens_map.json'), 'utf8')) as { pad_token: string }).pad_token));
+    const pads = await Promise.all((family === 'sdxl' ? ['tokenizer', 'tokenizer_2'] : ['tokenizer']).map(async (folder) => (JSON.parse(await readFile(join(out, folder, 'special_tokens_map.json'), 'utf8')) as { pad_token: string }).pad_token));
     t.same(pads, { sd1: ['<|endoftext|>'], sd2: ['!'], sdxl: ['<|endoftext|>', '!'] }[family], `${family}: CLIP pads with the end token, OpenCLIP with 0 ("!")`);
     const scale = (JSON.parse(await readFile(join(out, 'vae_decoder', 'config.json'), 'utf8')) as { scaling_factor: number }).scaling_factor;
     t.equal(scale, family === 'sdxl' ? 0.13025 : 0.18215);
@@ -106,7 +106,7 @@ t.test('a bad file fails with one message naming the file and the tensor, and le
     ['extra.safetensors', (p) => editHeader(checkpoint('sd1'), p, (h) => {
       h['model.diffusion_model.input_blocks.9.0.in_layers.0.weight'] = h['model_ema.decay']!;
       delete h['model_ema.decay'];
-    }), /extra\.safetensors: tensor 'model\.diffusion_model\.input_blocks\.9\.0\.in_layers\.0\.weight' fits no part of the Stable Diffusion 1\.x architecture/],
+    }), /extra\.safetensors: tensor 'model\.diffusion_model\.input_blocks\.9\.0\.in_layers\.0\.weight' fits no part of the SD 1\.x architecture read from the file's shapes/],
   ];
   for (const [name, make, message] of cases) {
     const path = join(dir, name);
@@ -121,29 +121,59 @@ t.test('a bad file fails with one message naming the file and the tensor, and le
   t.same(await leftovers(), [], 'no .partial folder or file anywhere');
 });
 
-t.test('MODELS_DIR checkpoints are converted once and reused while the file is unchanged', async (t) => {
-  const models = await mkdtemp(join(tmpdir(), 'latent-upscale-models-dir-'));
-  await writeFile(join(models, 'my-model.safetensors'), await readFile(checkpoint('sd1')));
-  await writeFile(join(models, 'broken.safetensors'), 'not a checkpoint');
-  const cache = join(models, '.cache');
+/** One pass of the MODELS_DIR conversion, with what it reported. */
+async function convertFolder(models: string, cache: string, taken: string[] = []) {
   const lines: string[] = [];
-  const first = await convertCheckpointsIn(models, cache, (line) => lines.push(line));
-  t.same([...first.folders.keys()], ['my-model']);
-  t.match(first.failures.get('broken'), /broken\.safetensors: not a safetensors file/);
-  t.match(lines.join('\n'), /converting my-model\.safetensors .* this happens once per file/);
+  const ready = new Map<string, string>();
+  const failed = new Map<string, string>();
+  const converting: string[] = [];
+  await convertCheckpointsIn(models, cache, {
+    taken: new Set(taken),
+    log: (line) => void lines.push(line),
+    events: { converting: (name) => void converting.push(name), ready: (name, folder) => void ready.set(name, folder), failed: (name, error) => void failed.set(name, error) },
+  });
+  return { log: lines.join('\n'), ready, failed, converting };
+}
+
+t.test('MODELS_DIR checkpoints are converted once and again only when the file, its .yaml or the converter changes', async (t) => {
+  const models = await mkdtemp(join(tmpdir(), 'latent-upscale-models-dir-'));
+  await writeFile(join(models, 'my-model.safetensors'), await readFile(checkpoint('sd2')));
+  await writeFile(join(models, 'broken.safetensors'), 'not a checkpoint');
+  await writeFile(join(models, 'exported.safetensors'), await readFile(checkpoint('sd1')));
+  const cache = join(models, '.cache');
+  const first = await convertFolder(models, cache, ['exported']);
+  t.same([...first.ready.keys()], ['my-model']);
+  t.same(first.converting, ['broken', 'my-model']);
+  t.match(first.failed.get('broken'), /broken\.safetensors: not a safetensors file/);
+  t.match(first.log, /converting my-model\.safetensors .* this happens once per file/);
+  t.match(first.log, /exported\.safetensors is not used: the model folder exported\/ has the same name/);
+  t.notOk(existsSync(join(cache, 'exported')), 'a checkpoint hidden by a model folder is not converted');
   const converted = (await stat(join(cache, 'my-model', 'unet', 'weights.pb'))).mtimeMs;
 
-  lines.length = 0;
-  const second = await convertCheckpointsIn(models, cache, (line) => lines.push(line));
-  t.same([...second.folders.keys()], ['my-model']);
-  t.notMatch(lines.join('\n'), /converting my-model/, 'reused');
+  const second = await convertFolder(models, cache, ['exported']);
+  t.same(second.converting, ['broken'], 'reused; only the broken file is tried again');
+  t.same([...second.ready.keys()], ['my-model']);
   t.equal((await stat(join(cache, 'my-model', 'unet', 'weights.pb'))).mtimeMs, converted);
+
+  await writeFile(join(models, 'my-model.yaml'), 'model:\n  params:\n    parameterization: "v"\n');
+  t.same((await convertFolder(models, cache, ['exported'])).converting, ['broken', 'my-model'], 'a .yaml added beside it: converted again');
+  const index = JSON.parse(await readFile(join(cache, 'my-model', 'model_index.json'), 'utf8')) as { latent_upscale: { prediction: string } };
+  t.equal(index.latent_upscale.prediction, 'v', 'and the yaml is honoured');
 
   const later = new Date(Date.now() + 5000);
   await utimes(join(models, 'my-model.safetensors'), later, later);
-  lines.length = 0;
-  await convertCheckpointsIn(models, cache, (line) => lines.push(line));
-  t.match(lines.join('\n'), /converting my-model\.safetensors/, 'a changed file is converted again');
+  t.same((await convertFolder(models, cache, ['exported'])).converting, ['broken', 'my-model'], 'a changed file: converted again');
+  t.same((await readdir(cache)).filter((f) => /partial|previous/.test(f)), [], 'the replaced conversion leaves nothing behind');
+});
+
+t.test('an unwritable cache folder is one clear error per checkpoint, naming MODELS_CACHE_DIR', async (t) => {
+  const models = await mkdtemp(join(tmpdir(), 'latent-upscale-models-ro-'));
+  await writeFile(join(models, 'a.safetensors'), await readFile(checkpoint('sd1')));
+  const blocked = join(models, 'not-a-folder');
+  await writeFile(blocked, 'a file where the cache folder should be');
+  const result = await convertFolder(models, join(blocked, 'cache'));
+  t.match(result.failed.get('a'), /a\.safetensors cannot be converted: MODELS_CACHE_DIR .*not-a-folder\/cache is not writable \(ENOTDIR\); set MODELS_CACHE_DIR to a writable folder/);
+  t.same(result.converting, []);
 });
 
 t.test('the CLI commands: make-test-checkpoint, convert-checkpoint, and one-line errors for bad options', async (t) => {

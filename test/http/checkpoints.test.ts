@@ -7,7 +7,7 @@ import { writeTestCheckpoint } from '../../src/convert/test-checkpoint.js';
 import { buildApp } from '../../src/http/app.js';
 import { getPngText } from '../../src/images/png.js';
 import { writeTestModel } from '../../src/models/test-model.js';
-import { pngBase64 } from '../helpers/service.js';
+import { pngBase64, until } from '../helpers/service.js';
 
 // MODELS_DIR as an A1111 models/Stable-diffusion folder: single-file checkpoints beside model folders.
 const models = await mkdtemp(join(tmpdir(), 'latent-upscale-checkpoints-'));
@@ -19,8 +19,17 @@ const app = await buildApp(loadConfig({ MODELS_DIR: models, MODELS_CACHE_DIR: ca
 await app.ready();
 t.teardown(() => app.close());
 
-t.test('a checkpoint in MODELS_DIR is converted at start and served under its file name; a bad one is reported', async (t) => {
-  const listed = (await app.inject({ url: '/models' })).json() as { models: { name: string; family: string }[]; errors: { name: string; error: string }[] };
+type Listing = { models: { name: string; family: string }[]; errors: { name: string; error: string; pending?: boolean }[] };
+const listing = async (): Promise<Listing> => (await app.inject({ url: '/models' })).json() as Listing;
+
+t.test('a checkpoint in MODELS_DIR is converted in the background and served under its file name; a bad one is reported', async (t) => {
+  t.equal((await app.inject({ url: '/healthz' })).statusCode, 200, 'the service answers while it converts');
+  // Three entries in all once both checkpoints are through: the exported folder, the converted file, the broken one.
+  await until(async () => {
+    const { models: loaded, errors } = await listing();
+    return loaded.length + errors.filter((e) => !e.pending).length === 3;
+  }, 60_000);
+  const listed = await listing();
   t.same(listed.models.map((m) => [m.name, m.family]).sort(), [['exported', 'sd1'], ['my-sdxl', 'sdxl']]);
   t.equal(listed.errors.length, 1);
   t.equal(listed.errors[0]!.name, 'half-downloaded');

@@ -3,7 +3,7 @@ import { unknownName } from '../../errors.js';
 import type { SessionPool } from '../../engine/session-pool.js';
 import { decodeImage } from '../../images/decode.js';
 import { encodeRgbPixels } from '../../images/png.js';
-import { convertCheckpointsIn } from '../../convert/cache.js';
+import { checkpointFiles, convertCheckpointsIn } from '../../convert/cache.js';
 import { findModels, loadModel, type StableDiffusionModel } from '../../models/loader.js';
 import { runImg2img } from '../../pipeline/img2img.js';
 import type { TileOptions } from '../../pipeline/stages.js';
@@ -25,14 +25,18 @@ export class OnnxBackend implements Backend {
   readonly name = 'onnx';
   private readonly models = new Map<string, StableDiffusionModel>();
   private readonly failures = new Map<string, string>();
+  /** Checkpoints being converted, by model name, with what to tell a caller who asks for one. */
+  private readonly pending = new Map<string, string>();
   private readonly listeners: (() => void)[] = [];
   private running = 0;
+  private readonly stopping = new AbortController();
+  private conversions: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: OnnxBackendOptions, private readonly engine: SessionPool) {}
 
   /**
-   * Converts the single-file checkpoints in MODELS_DIR that have no current conversion, then loads every
-   * model once (sessions created and, unless disabled, warmed); a bad file or folder is reported, not fatal.
+   * Loads every model folder once (sessions created and, unless disabled, warmed), then converts and loads
+   * the single-file checkpoints in the background; a bad file or folder is reported, not fatal.
    */
   async start(): Promise<void> {
     let names: string[];
@@ -43,36 +47,60 @@ export class OnnxBackend implements Backend {
       this.options.log(`onnx: ${(error as Error).message}`);
       return;
     }
-    const folders = new Map(names.map((name) => [name, join(this.options.modelsDir, name)]));
-    const checkpoints = await convertCheckpointsIn(this.options.modelsDir, this.options.cacheDir, (line) => this.options.log(`onnx: ${line}`));
-    for (const [name, error] of checkpoints.failures) this.failures.set(name, error);
-    for (const [name, folder] of checkpoints.folders) {
-      if (folders.has(name)) this.options.log(`onnx: ${name}.safetensors is not used: the model folder ${name}/ has the same name`);
-      else folders.set(name, folder);
-    }
-    if (folders.size === 0 && checkpoints.failures.size === 0) {
+    if (names.length === 0 && (await checkpointFiles(this.options.modelsDir)).size === 0) {
       this.failures.set('(MODELS_DIR)', `${this.options.modelsDir}: no models (model folders with a model_index.json, or .safetensors checkpoints)`);
     }
-    for (const [name, folder] of folders) {
-      try {
-        const model = await loadModel(folder, name, this.engine);
-        if (this.options.warmup) await this.warm(model);
-        this.models.set(name, model);
-        const skipped = model.fallbacks.length > 0 ? `; ${model.fallbacks.join('; ')}` : '';
-        const remedy = model.vaeDecoderPrecision === 'float16' ? model.family.fp16VaeRemedy : undefined;
-        const overflow = remedy ? `; the ${model.family.label} VAE overflows in float16 (decodes fail with inf/NaN): use ${remedy}` : '';
-        this.options.log(`onnx: model '${name}' (${model.family.label}, ${model.prediction}-prediction) runs on ${model.provider} (${model.precision}, timestep ${model.timestepType}, vae ${model.vaeEncoderOutput}, VAE decodes in ${model.vaeDecoderPrecision}, VAE scale ${model.vaeScale}${skipped})${overflow}`);
-      } catch (error) {
-        this.failures.set(name, (error as Error).message);
-        this.options.log(`onnx: model '${name}' not loaded: ${(error as Error).message}`);
-      }
+    for (const name of names) await this.load(name, join(this.options.modelsDir, name));
+    // Checkpoints convert in the background (minutes for SDXL on first start): the service answers
+    // meanwhile, and each model joins when it is ready.
+    this.conversions = convertCheckpointsIn(this.options.modelsDir, this.options.cacheDir, {
+      taken: new Set(names),
+      log: (line) => this.options.log(`onnx: ${line}`),
+      signal: this.stopping.signal,
+      events: {
+        converting: (name, file) => this.changed(() => this.pending.set(name, `being converted from ${file} (first start only; progress in the log)`)),
+        ready: async (name, folder) => {
+          this.failures.delete(name);
+          await this.load(name, folder);
+          this.pending.delete(name);
+          this.changed(() => undefined);
+        },
+        failed: (name, error) => this.changed(() => {
+          this.pending.delete(name);
+          this.failures.set(name, error);
+        }),
+      },
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    await this.conversions;
+  }
+
+  /** Loads and checks one model folder, warms it unless disabled; a bad one is recorded, not thrown. */
+  private async load(name: string, folder: string): Promise<void> {
+    try {
+      const model = await loadModel(folder, name, this.engine);
+      if (this.options.warmup) await this.warm(model);
+      this.models.set(name, model);
+      const skipped = model.fallbacks.length > 0 ? `; ${model.fallbacks.join('; ')}` : '';
+      const remedy = model.vaeDecoderPrecision === 'float16' ? model.family.fp16VaeRemedy : undefined;
+      const overflow = remedy ? `; the ${model.family.label} VAE overflows in float16 (decodes fail with inf/NaN): use ${remedy}` : '';
+      this.options.log(`onnx: model '${name}' (${model.family.label}, ${model.prediction}-prediction) runs on ${model.provider} (${model.precision}, timestep ${model.timestepType}, vae ${model.vaeEncoderOutput}, VAE decodes in ${model.vaeDecoderPrecision}, VAE scale ${model.vaeScale}${skipped})${overflow}`);
+    } catch (error) {
+      this.failures.set(name, (error as Error).message);
+      this.options.log(`onnx: model '${name}' not loaded: ${(error as Error).message}`);
     }
   }
 
-  async stop(): Promise<void> {}
-
   get slots(): number {
     return this.options.concurrency;
+  }
+
+  private changed(update: () => void): void {
+    update();
+    for (const listener of this.listeners) listener();
   }
 
   onChange(listener: () => void): void {
@@ -85,14 +113,14 @@ export class OnnxBackend implements Backend {
       backend: this.name,
       units: [
         ...[...this.models.values()].map((m) => ({ target: m.name, healthy: true, busy, mode: m.provider })),
-        ...[...this.failures].map(([name, error]) => ({ target: name, healthy: false, busy: false, error })),
+        ...[...this.failures, ...this.pending].map(([name, error]) => ({ target: name, healthy: false, busy: false, error })),
       ],
       models: [...this.models.values()].map((m): ModelView => ({
         name: m.name, provider: m.provider, precision: m.precision, timestep_type: m.timestepType,
         vae_encoder_output: m.vaeEncoderOutput, hidden_size: m.hiddenSize ?? null, family: m.family.name, family_label: m.family.label,
         prediction: m.prediction, vae_scale: m.vaeScale, sigma_table: m.family.sigmaTable, max_clip_skip: m.maxClipSkip,
       })),
-      modelErrors: [...this.failures].map(([name, error]) => ({ name, error })),
+      modelErrors: [...[...this.failures].map(([name, error]) => ({ name, error })), ...[...this.pending].map(([name, error]) => ({ name, error, pending: true }))],
     };
   }
 

@@ -1,5 +1,6 @@
 import { GraphBuilder } from '../../engine/onnx/graph-builder.js';
 import type { GraphSpec } from '../../engine/onnx/model.js';
+import { INPUTS, OUTPUTS, clipSkipOutput, hiddenStatesOutput } from '../../models/layout.js';
 import { CONTEXT_LENGTH } from '../../text/clip-tokenizer.js';
 import type { ShapeReader } from '../shapes.js';
 import { Layers, type WeightSource } from './layers.js';
@@ -78,7 +79,7 @@ export function textEncoderGraph(arch: TextArchitecture, weights: WeightSource, 
   const nn = new Layers(g, weights);
   const names = NAMES[arch.flavour];
   const { width } = arch;
-  const ids = 'input_ids';
+  const ids = INPUTS.text_encoder.ids;
 
   const tokens = g.op('Gather', [nn.weight(names.tokens, [arch.vocabulary, width]), ids]);
   let x = g.op('Add', [tokens, nn.weight(names.positions, [CONTEXT_LENGTH, width])]);
@@ -93,13 +94,13 @@ export function textEncoderGraph(arch: TextArchitecture, weights: WeightSource, 
   const finalNorm = (v: string): string => nn.layerNorm(v, names.finalNorm, width, LAYER_NORM_EPSILON);
 
   const sequence = (name: string, from: string) => ({ name, from, type: 'float32' as const, shape: ['batch', CONTEXT_LENGTH, width] });
-  const graphOutputs = [sequence('last_hidden_state', finalNorm(x))];
+  const graphOutputs = [sequence(OUTPUTS.text_encoder.hidden, finalNorm(x))];
   if (outputs === 'clip-skips') {
-    for (let skip = 2; skip <= arch.layers; skip++) graphOutputs.push(sequence(`clip_skip_${skip}`, finalNorm(hidden[arch.layers + 1 - skip]!)));
+    for (let skip = 2; skip <= arch.layers; skip++) graphOutputs.push(sequence(clipSkipOutput(skip), finalNorm(hidden[arch.layers + 1 - skip]!)));
   }
-  if (outputs === 'hidden-states') hidden.forEach((h, i) => graphOutputs.push(sequence(`hidden_states.${i}`, h)));
+  if (outputs === 'hidden-states') hidden.forEach((h, i) => graphOutputs.push(sequence(hiddenStatesOutput(i), h)));
   if (outputs === 'hidden-states' && arch.projection !== undefined) {
-    graphOutputs.push({ name: 'text_embeds', from: pooled(g, finalNorm(x), ids, nn.weight('text_projection', [width, arch.projection])), type: 'float32', shape: ['batch', arch.projection] });
+    graphOutputs.push({ name: OUTPUTS.text_encoder.projected, from: pooled(g, finalNorm(x), ids, nn.weight('text_projection', [width, arch.projection])), type: 'float32', shape: ['batch', arch.projection] });
   } else if (arch.flavour === 'openclip' && arch.projection !== undefined) {
     weights.expect('text_projection', [width, arch.projection]);
   }

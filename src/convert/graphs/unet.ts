@@ -1,5 +1,6 @@
 import { GraphBuilder } from '../../engine/onnx/graph-builder.js';
-import type { GraphSpec } from '../../engine/onnx/model.js';
+import type { GraphSpec, ValueInfo } from '../../engine/onnx/model.js';
+import { INPUTS, OUTPUTS } from '../../models/layout.js';
 import type { ShapeReader } from '../shapes.js';
 import { Layers, type WeightSource } from './layers.js';
 
@@ -87,25 +88,26 @@ export function unetGraph(arch: UNetArchitecture, weights: WeightSource): GraphS
   const nn = new Layers(g, weights);
   const mc = arch.modelChannels;
   const embWidth = 4 * mc;
-  const inputs = [
-    { name: 'sample', type: 'float32' as const, shape: ['batch', arch.inChannels, 'height', 'width'] },
-    { name: 'timestep', type: 'float32' as const, shape: ['batch'] },
-    { name: 'encoder_hidden_states', type: 'float32' as const, shape: ['batch', 'sequence', arch.contextWidth] },
+  const names = INPUTS.unet;
+  const inputs: ValueInfo[] = [
+    { name: names.sample, type: 'float32' as const, shape: ['batch', arch.inChannels, 'height', 'width'] },
+    { name: names.timestep, type: 'float32' as const, shape: ['batch'] },
+    { name: names.context, type: 'float32' as const, shape: ['batch', 'sequence', arch.contextWidth] },
   ];
 
-  const timeEmbedding = nn.timestepEmbedding('timestep', mc);
+  const timeEmbedding = nn.timestepEmbedding(names.timestep, mc);
   let emb = nn.linear(nn.silu(nn.linear(timeEmbedding, 'time_embed.0', mc, embWidth)), 'time_embed.2', embWidth, embWidth);
   if (arch.admWidth !== undefined) {
     const pooledWidth = arch.admWidth - SIZE_CONDITIONS * SIZE_EMBEDDING_WIDTH;
-    inputs.push({ name: 'text_embeds', type: 'float32', shape: ['batch', pooledWidth] }, { name: 'time_ids', type: 'float32', shape: ['batch', SIZE_CONDITIONS] });
+    inputs.push({ name: names.pooled, type: 'float32', shape: ['batch', pooledWidth] }, { name: names.timeIds, type: 'float32', shape: ['batch', SIZE_CONDITIONS] });
     // sgm ConcatTimestepEmbedderND: each size value gets its own 256-wide timestep embedding, flattened in order.
-    const sizes = g.op('Reshape', [nn.timestepEmbedding('time_ids', SIZE_EMBEDDING_WIDTH), g.int64s([0, -1])]);
-    const y = g.op('Concat', ['text_embeds', sizes], { axis: { int: 1 } });
+    const sizes = g.op('Reshape', [nn.timestepEmbedding(names.timeIds, SIZE_EMBEDDING_WIDTH), g.int64s([0, -1])]);
+    const y = g.op('Concat', [names.pooled, sizes], { axis: { int: 1 } });
     emb = g.op('Add', [emb, nn.linear(nn.silu(nn.linear(y, 'label_emb.0.0', arch.admWidth, embWidth)), 'label_emb.0.2', embWidth, embWidth)]);
   }
-  const blocks = new UNetBlocks(nn, arch, emb, 'encoder_hidden_states');
+  const blocks = new UNetBlocks(nn, arch, emb, names.context);
 
-  let h = nn.conv('sample', 'input_blocks.0.0', arch.inChannels, mc, 3);
+  let h = nn.conv(names.sample, 'input_blocks.0.0', arch.inChannels, mc, 3);
   let channels = mc;
   const skips: { value: string; channels: number }[] = [{ value: h, channels }];
   let k = 1;
@@ -141,7 +143,7 @@ export function unetGraph(arch: UNetArchitecture, weights: WeightSource): GraphS
   });
 
   const out = nn.conv(nn.silu(nn.groupNorm(h, 'out.0', channels, RESBLOCK_NORM_EPSILON)), 'out.2', channels, arch.outChannels, 3);
-  return g.build(inputs, [{ name: 'out_sample', from: out, type: 'float32', shape: ['batch', arch.outChannels, 'height', 'width'] }]);
+  return g.build(inputs, [{ name: OUTPUTS.unet.noise, from: out, type: 'float32', shape: ['batch', arch.outChannels, 'height', 'width'] }]);
 }
 
 /** ResBlock and SpatialTransformer, sharing the timestep embedding and the text context. */

@@ -1,5 +1,6 @@
 import { GraphBuilder } from '../../engine/onnx/graph-builder.js';
 import type { GraphSpec } from '../../engine/onnx/model.js';
+import { INPUTS, OUTPUTS } from '../../models/layout.js';
 import type { ShapeReader } from '../shapes.js';
 import { Layers, type WeightSource } from './layers.js';
 
@@ -69,7 +70,7 @@ export function vaeEncoderGraph(arch: VaeArchitecture, weights: WeightSource): G
   const blocks = new VaeBlocks(new Layers(g, weights));
   const { nn } = blocks;
   const widths = arch.channelMult.map((m) => m * arch.channels);
-  let h = nn.conv('sample', 'encoder.conv_in', 3, arch.channels, 3);
+  let h = nn.conv(INPUTS.vae_encoder.image, 'encoder.conv_in', 3, arch.channels, 3);
   let channels = arch.channels;
   widths.forEach((width, level) => {
     for (let j = 0; j < arch.resBlocks; j++) {
@@ -82,8 +83,8 @@ export function vaeEncoderGraph(arch: VaeArchitecture, weights: WeightSource): G
   h = blocks.out(blocks.middle(h, 'encoder', channels), 'encoder', channels, 2 * arch.zChannels);
   const moments = nn.conv(h, 'quant_conv', 2 * arch.zChannels, 2 * arch.embedDim, 1);
   return g.build(
-    [{ name: 'sample', type: 'float32', shape: ['batch', 3, 'height', 'width'] }],
-    [{ name: 'latent_parameters', from: moments, type: 'float32', shape: ['batch', 2 * arch.embedDim, 'latent_height', 'latent_width'] }],
+    [{ name: INPUTS.vae_encoder.image, type: 'float32', shape: ['batch', 3, 'height', 'width'] }],
+    [{ name: OUTPUTS.vae_encoder.parameters, from: moments, type: 'float32', shape: ['batch', 2 * arch.embedDim, 'latent_height', 'latent_width'] }],
   );
 }
 
@@ -94,7 +95,7 @@ export function vaeDecoderGraph(arch: VaeArchitecture, weights: WeightSource): G
   const { nn } = blocks;
   const widths = arch.channelMult.map((m) => m * arch.channels);
   let channels = widths[widths.length - 1]!;
-  const z = nn.conv('latent_sample', 'post_quant_conv', arch.embedDim, arch.zChannels, 1);
+  const z = nn.conv(INPUTS.vae_decoder.latent, 'post_quant_conv', arch.embedDim, arch.zChannels, 1);
   let h = blocks.middle(nn.conv(z, 'decoder.conv_in', arch.zChannels, channels, 3), 'decoder', channels);
   for (let level = widths.length - 1; level >= 0; level--) {
     for (let j = 0; j <= arch.resBlocks; j++) {
@@ -105,7 +106,7 @@ export function vaeDecoderGraph(arch: VaeArchitecture, weights: WeightSource): G
   }
   const image = blocks.out(h, 'decoder', channels, 3);
   return g.build(
-    [{ name: 'latent_sample', type: 'float32', shape: ['batch', arch.embedDim, 'latent_height', 'latent_width'] }],
-    [{ name: 'sample', from: image, type: 'float32', shape: ['batch', 3, 'height', 'width'] }],
+    [{ name: INPUTS.vae_decoder.latent, type: 'float32', shape: ['batch', arch.embedDim, 'latent_height', 'latent_width'] }],
+    [{ name: OUTPUTS.vae_decoder.image, from: image, type: 'float32', shape: ['batch', 3, 'height', 'width'] }],
   );
 }

@@ -14,7 +14,10 @@ const modelsSchema = z.object({
     sigma_table: z.string().describe('Sigma table its schedules use (GET /sigmas?table=)'),
     max_clip_skip: z.number().describe('Largest clip_skip it takes'),
   })).describe('Loaded models; pick one with the upscale parameter `model`'),
-  errors: z.array(z.object({ name: z.string(), error: z.string() })).describe('Model folders that could not be loaded, and why'),
+  errors: z.array(z.object({
+    name: z.string(), error: z.string(),
+    pending: z.boolean().optional().describe('true while a checkpoint is still being converted (it joins `models` when ready)'),
+  })).describe('Model folders and checkpoint files that could not be loaded or converted, and why; or that are still being converted'),
 });
 
 export async function modelRoutes(app: FastifyInstance, services: Services): Promise<void> {
