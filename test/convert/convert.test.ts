@@ -70,6 +70,48 @@ t.test('fp16 storage halves the weights of an fp32 checkpoint', async (t) => {
   t.equal(full.bytes, 2 * half.bytes);
 });
 
+t.test('bf16, fp16 and fp32 storage are read alike: a bf16 file converts to the weights of the same values stored in fp32', async (t) => {
+  const source = await readFile(checkpoint('sd1'));
+  const length = Number(source.readBigUInt64LE(0));
+  const header = JSON.parse(source.subarray(8, 8 + length).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+  const data = source.subarray(8 + length);
+  // bfloat16 is the high half of a float32: the bf16 file keeps those halves; the fp32 file zeroes the low ones.
+  const asBf16: Record<string, unknown> = {};
+  const truncated: Record<string, unknown> = {};
+  const bf16Parts: Buffer[] = [];
+  const fp32Parts: Buffer[] = [];
+  let [bf16At, fp32At] = [0, 0];
+  for (const [name, entry] of Object.entries(header)) {
+    if (name === '__metadata__') continue;
+    let [bf16, fp32] = [data.subarray(entry.data_offsets[0], entry.data_offsets[1]), data.subarray(entry.data_offsets[0], entry.data_offsets[1])];
+    if (entry.dtype === 'F32') {
+      const words = new Uint32Array(new Uint8Array(fp32).buffer.slice(0));
+      bf16 = Buffer.from(Uint16Array.from(words, (w) => w >>> 16).buffer);
+      fp32 = Buffer.from(Uint32Array.from(words, (w) => (w & 0xffff0000) >>> 0).buffer);
+    }
+    asBf16[name] = { ...entry, dtype: entry.dtype === 'F32' ? 'BF16' : entry.dtype, data_offsets: [bf16At, bf16At + bf16.length] };
+    truncated[name] = { ...entry, data_offsets: [fp32At, fp32At + fp32.length] };
+    bf16Parts.push(bf16);
+    fp32Parts.push(fp32);
+    bf16At += bf16.length;
+    fp32At += fp32.length;
+  }
+  const write = async (path: string, head: Record<string, unknown>, parts: Buffer[]): Promise<void> => {
+    const json = Buffer.from(JSON.stringify(head));
+    const prefix = Buffer.alloc(8);
+    prefix.writeBigUInt64LE(BigInt(json.length));
+    await writeFile(path, Buffer.concat([prefix, json, ...parts]));
+  };
+  await write(join(dir, 'bf16.safetensors'), asBf16, bf16Parts);
+  await write(join(dir, 'bf16-as-fp32.safetensors'), truncated, fp32Parts);
+  await convertCheckpoint(join(dir, 'bf16.safetensors'), join(dir, 'from-bf16'), { precision: 'fp32' });
+  await convertCheckpoint(join(dir, 'bf16-as-fp32.safetensors'), join(dir, 'from-fp32'), { precision: 'fp32' });
+  for (const component of ['text_encoder', 'unet', 'vae_encoder', 'vae_decoder']) {
+    const [a, b] = await Promise.all([readFile(join(dir, 'from-bf16', component, 'weights.pb')), readFile(join(dir, 'from-fp32', component, 'weights.pb'))]);
+    t.ok(a.length > 0 && a.equals(b), `${component}: the same ${a.length} bytes of weights`);
+  }
+});
+
 t.test('prediction: the option, then NAME.yaml beside the file, then a v_pred key, else ε', async (t) => {
   const base = join(dir, 'v-model.safetensors');
   await writeFile(base, await readFile(checkpoint('sd2')));
