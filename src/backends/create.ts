@@ -12,6 +12,7 @@ export function createBackends(config: Config, engine: SessionPool, log: (messag
     : new OnnxBackend({
       modelsDir: config.modelsDir!,
       cacheDir: config.modelsCacheDir ?? defaultCacheDir(config.modelsDir!),
+      cachePrecision: config.modelsCachePrecision,
       tiles: { tile: config.vaeTileSize, overlap: config.vaeTileOverlap },
       concurrency: config.onnxConcurrency,
       warmup: config.onnxWarmup,

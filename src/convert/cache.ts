@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { access, constants, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CONVERTER_VERSION, convertCheckpoint } from './convert.js';
+import type { StoragePrecision } from './weights.js';
 
 // Single-file checkpoints dropped straight into MODELS_DIR (an A1111 models/Stable-diffusion folder, say)
 // are converted once into MODELS_CACHE_DIR and reused while nothing that went into the conversion changed.
@@ -19,6 +20,7 @@ interface Stamp {
   readonly mtimeMs: number;
   readonly yaml: { readonly size: number; readonly mtimeMs: number } | null;
   readonly converter: number;
+  readonly precision: StoragePrecision;
 }
 
 export interface CheckpointEvents {
@@ -31,6 +33,7 @@ export interface CheckpointEvents {
 export interface CacheOptions {
   /** Model names already taken by model folders: their checkpoints are not converted. */
   readonly taken: ReadonlySet<string>;
+  readonly precision: StoragePrecision;
   readonly log: (line: string) => void;
   readonly signal?: AbortSignal;
   readonly events: CheckpointEvents;
@@ -61,13 +64,13 @@ export async function convertCheckpointsIn(modelsDir: string, cacheDir: string, 
     const source = join(modelsDir, file);
     const folder = join(cacheDir, name);
     try {
-      const stamp = await stampOf(source, file);
+      const stamp = await stampOf(source, file, options.precision);
       const cached = await readFile(join(folder, STAMP_FILE), 'utf8').then((text) => text.trim(), () => undefined);
       if (cached !== JSON.stringify(stamp) || !existsSync(folder)) {
         options.signal?.throwIfAborted();
         events.converting(name, file);
         log(`converting ${file} (${(stamp.size / 1e9).toFixed(2)} GB) into ${folder}; this happens once per file`);
-        await convertCheckpoint(source, folder, { replace: true, log: (line) => log(`  ${line}`), ...(options.signal ? { signal: options.signal } : {}) });
+        await convertCheckpoint(source, folder, { replace: true, precision: options.precision, log: (line) => log(`  ${line}`), ...(options.signal ? { signal: options.signal } : {}) });
         await writeFile(join(folder, STAMP_FILE), `${JSON.stringify(stamp)}\n`);
       }
       await events.ready(name, folder);
@@ -79,8 +82,8 @@ export async function convertCheckpointsIn(modelsDir: string, cacheDir: string, 
   }
 }
 
-async function stampOf(source: string, file: string): Promise<Stamp> {
+async function stampOf(source: string, file: string, precision: StoragePrecision): Promise<Stamp> {
   const { size, mtimeMs } = await stat(source);
   const yaml = await stat(source.replace(CHECKPOINT, '.yaml')).then((s) => ({ size: s.size, mtimeMs: s.mtimeMs }), () => null);
-  return { file, size, mtimeMs, yaml, converter: CONVERTER_VERSION };
+  return { file, size, mtimeMs, yaml, converter: CONVERTER_VERSION, precision };
 }

@@ -171,6 +171,7 @@ async function convertFolder(models: string, cache: string, taken: string[] = []
   const converting: string[] = [];
   await convertCheckpointsIn(models, cache, {
     taken: new Set(taken),
+    precision: 'fp16',
     log: (line) => void lines.push(line),
     events: { converting: (name) => void converting.push(name), ready: (name, folder) => void ready.set(name, folder), failed: (name, error) => void failed.set(name, error) },
   });

@@ -4,6 +4,7 @@ import type { SessionPool } from '../../engine/session-pool.js';
 import { decodeImage } from '../../images/decode.js';
 import { encodeRgbPixels } from '../../images/png.js';
 import { checkpointFiles, convertCheckpointsIn } from '../../convert/cache.js';
+import type { StoragePrecision } from '../../convert/weights.js';
 import { findModels, loadModel, type StableDiffusionModel } from '../../models/loader.js';
 import { runImg2img } from '../../pipeline/img2img.js';
 import type { TileOptions } from '../../pipeline/stages.js';
@@ -13,6 +14,7 @@ export interface OnnxBackendOptions {
   readonly modelsDir: string;
   /** Where single-file checkpoints in modelsDir are converted to (see convert/cache.ts). */
   readonly cacheDir: string;
+  readonly cachePrecision: StoragePrecision;
   readonly tiles: TileOptions;
   /** Jobs run at once (each holds the models' sessions busy; 1 suits one GPU or a small CPU). */
   readonly concurrency: number;
@@ -55,6 +57,7 @@ export class OnnxBackend implements Backend {
     // meanwhile, and each model joins when it is ready.
     this.conversions = convertCheckpointsIn(this.options.modelsDir, this.options.cacheDir, {
       taken: new Set(names),
+      precision: this.options.cachePrecision,
       log: (line) => this.options.log(`onnx: ${line}`),
       signal: this.stopping.signal,
       events: {

@@ -8,7 +8,7 @@ t.test('the load log names each model\'s family, prediction and VAE decode preci
   const lines: string[] = [];
   const pool = new SessionPool();
   t.teardown(() => pool.release());
-  const backend = new OnnxBackend({ modelsDir: folder, tiles: { tile: 64, overlap: 8 }, concurrency: 1, warmup: false, log: (line) => lines.push(line), cacheDir: `${folder}/.cache` }, pool);
+  const backend = new OnnxBackend({ modelsDir: folder, tiles: { tile: 64, overlap: 8 }, concurrency: 1, warmup: false, log: (line) => lines.push(line), cacheDir: `${folder}/.cache`, cachePrecision: 'fp16' }, pool);
   await backend.start();
   const line = (name: string): string => lines.find((l) => l.startsWith(`onnx: model '${name}'`)) ?? '';
   t.match(line('half'), /^onnx: model 'half' \(SD 1\.x, eps-prediction\) runs on cpu \(float16, .*VAE decodes in float16, VAE scale 0\.18215\)$/, 'fp16 SD 1.x: no warning');
