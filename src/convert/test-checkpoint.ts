@@ -1,5 +1,6 @@
 import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { encodeElements } from '../formats/element-types.js';
+import { seededRandom } from '../random/mulberry32.js';
 import { sigmaTableNamed } from '../schedules/sigma-table.js';
 import type { FamilyName } from '../models/families.js';
 import { componentGraphs, type ModelArchitecture } from './layouts.js';
@@ -88,18 +89,6 @@ function extraTensors(family: FamilyName): Map<string, ExtraTensor> {
   return extras;
 }
 
-/** A small fast seeded generator (mulberry32): random weights need not be torch's. */
-function uniforms(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
-  };
-}
-
 /**
  * Values that keep activations near unit scale through any depth: matrices and kernels uniform with
  * variance 1/fan_in, norm gains 1 ± 0.1, biases ± 0.1.
@@ -110,7 +99,7 @@ function randomWeights(name: string, shape: readonly number[], next: () => numbe
   const spread = shape.length > 1 ? Math.sqrt(12 / fanIn) : 0.2;
   // Every one-dimensional `weight` in these networks is a norm's gain (Linear and Conv weights have 2+ axes).
   const centre = shape.length === 1 && name.endsWith('weight') ? 1 : 0;
-  return Float32Array.from({ length: count }, () => centre + spread * next());
+  return Float32Array.from({ length: count }, () => centre + spread * (next() - 0.5));
 }
 
 export interface TestCheckpointOptions {
@@ -151,7 +140,7 @@ export function writeTestCheckpoint(path: string, options: TestCheckpointOptions
     entries.forEach((entry, index) => {
       const extra = extras.get(entry.name);
       if (extra !== undefined) return write(extra.values(entry.shape.reduce((a, b) => a * b, 1)));
-      const values = randomWeights(entry.name, entry.shape, uniforms(options.seed * 100003 + index));
+      const values = randomWeights(entry.name, entry.shape, seededRandom(options.seed * 100003 + index));
       write(encodeElements(values, options.precision === 'fp16' ? 'float16' : 'float32'));
     });
   } catch (error) {

@@ -10,6 +10,7 @@ import { ClipTokenizer } from '../../src/text/clip-tokenizer.js';
 import { CLIP_BPE_PATH as BPE, readClipVocabulary } from '../../src/text/clip-vocabulary.js';
 import { upstreamConfig } from '../helpers/checkpoints.js';
 import { findPython, fromBase64, runPythonJson, toBase64 } from '../helpers/python.js';
+import { maxAbsDifference, randomValues } from '../helpers/random.js';
 import { skipFileWithout } from '../helpers/references.js';
 
 // Each converted graph against test/reference/ldm_reference.py, a PyTorch implementation written from
@@ -23,23 +24,11 @@ const tokenizer = new ClipTokenizer(await readClipVocabulary());
 const dir = await mkdtemp(join(tmpdir(), 'latent-upscale-reference-'));
 const TOLERANCE = 1e-4;
 
-function seeded(count: number, seed: number, scale = 1): Float32Array {
-  let state = seed;
-  return Float32Array.from({ length: count }, () => {
-    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
-    return ((state / 2 ** 32) * 2 - 1) * scale;
-  });
-}
-
 function compare(t: Test, ours: Float32Array, reference: Float32Array, what: string): void {
   t.equal(ours.length, reference.length, `${what}: same size`);
-  let worst = 0;
-  let scale = 0;
-  for (let i = 0; i < reference.length; i++) {
-    worst = Math.max(worst, Math.abs(ours[i]! - reference[i]!));
-    scale = Math.max(scale, Math.abs(reference[i]!));
-  }
-  t.ok(scale > 0 && Number.isFinite(worst) && worst <= TOLERANCE * scale, `${what}: max |ONNX − torch| = ${worst.toExponential(2)}, ${(worst / scale).toExponential(2)} of max |torch| ${scale.toFixed(3)}`);
+  const worst = maxAbsDifference(ours, reference);
+  const scale = reference.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  t.ok(scale > 0 && worst <= TOLERANCE * scale, `${what}: max |ONNX − torch| = ${worst.toExponential(2)}, ${(worst / scale).toExponential(2)} of max |torch| ${scale.toFixed(3)}`);
 }
 
 type Tensors = Record<string, ort.Tensor>;
@@ -76,13 +65,13 @@ for (const family of FAMILY_NAMES) {
 
       const contextWidth = arch.unet.contextWidth;
       const [height, width] = [16, 24];
-      const x = seeded(2 * 4 * height * width, 1);
-      const context = seeded(2 * 77 * contextWidth, 2);
+      const x = randomValues(2 * 4 * height * width, 1);
+      const context = randomValues(2 * 77 * contextWidth, 2);
       const pooledWidth = (arch.unet.admWidth ?? 1536) - 1536;
-      const pooled = seeded(2 * pooledWidth, 3);
+      const pooled = randomValues(2 * pooledWidth, 3);
       const sizes = [[512, 768], [0, 0], [512, 768]];
-      const image = seeded(3 * 64 * 48, 4);
-      const latent = seeded(4 * 8 * 6, 5, 2);
+      const image = randomValues(3 * 64 * 48, 4);
+      const latent = randomValues(4 * 8 * 6, 5, 2);
 
       const ops: unknown[] = [
         { op: 'text', prompts, clip_skip: 1, is_negative: [false, false] },
