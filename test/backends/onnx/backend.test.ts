@@ -1,5 +1,9 @@
 import t from 'tap';
+import type { BackendSnapshot, ModelView, WorkSpec } from '../../../src/backends/backend.js';
 import { OnnxBackend } from '../../../src/backends/onnx/backend.js';
+import { ONNX_RULES } from '../../../src/backends/onnx/rules.js';
+import { BackendError } from '../../../src/errors.js';
+import { samplerNamed } from '../../../src/samplers/catalog.js';
 import { SessionPool } from '../../../src/engine/session-pool.js';
 import { modelsFolder } from '../../helpers/models.js';
 
@@ -14,4 +18,18 @@ t.test('the load log names each model\'s family, prediction and VAE decode preci
   t.match(line('half'), /^onnx: model 'half' \(SD 1\.x, eps-prediction\) runs on cpu \(float16, .*VAE decodes in float16, VAE scale 0\.18215\)$/, 'fp16 SD 1.x: no warning');
   t.match(line('xl'), /^onnx: model 'xl' \(SDXL, v-prediction\) runs on cpu \(float32, .*VAE decodes in float32, VAE scale 0\.13025\)$/);
   t.match(line('xlHalf'), /VAE decodes in float16, VAE scale 0\.13025\); the SDXL VAE overflows in float16 \(decodes fail with inf\/NaN\): use an fp32 VAE export or madebyollin's sdxl-vae-fp16-fix$/);
+});
+
+t.test('a job for a model whose checkpoint is still converting is refused with 503 and the reason; other models still run', async (t) => {
+  const loaded = { name: 'ready', family: 'sd1', max_clip_skip: 1 } as unknown as ModelView;
+  const snapshot: BackendSnapshot = {
+    backend: 'onnx', units: [], models: [loaded],
+    modelErrors: [{ name: 'big', error: 'being converted from big.safetensors (first start only; progress in the log)', pending: true }],
+  };
+  const work = (model: string) => ({ model, clipSkip: 1, sampler: samplerNamed('euler') }) as unknown as WorkSpec;
+  const refusal = ONNX_RULES.refusal(snapshot, work('big'));
+  t.ok(refusal instanceof BackendError && refusal.status === 503, 'a 503');
+  t.equal(refusal?.message, "model 'big' is not ready: being converted from big.safetensors (first start only; progress in the log)");
+  t.equal(ONNX_RULES.refusal(snapshot, work('ready')), undefined);
+  t.match(ONNX_RULES.refusal(snapshot, work('other'))?.message, /unknown model 'other' \(allowed: ready\)/);
 });
