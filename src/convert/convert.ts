@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { encodeModel } from '../engine/onnx/model.js';
 import { FAMILIES, FAMILY_NAMES, type FamilyName, type Prediction } from '../models/families.js';
 import {
@@ -78,6 +78,7 @@ export async function convertCheckpoint(input: string, output: string, options: 
     });
     checkNothingLeftOver(file, family, used, vaeFile === undefined);
 
+    await mkdir(dirname(output), { recursive: true });
     temporary = await mkdtemp(`${output}.partial-`);
     let bytes = 0;
     for (const { folder, weights, graph } of components) {

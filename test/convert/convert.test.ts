@@ -112,6 +112,44 @@ t.test('bf16, fp16 and fp32 storage are read alike: a bf16 file converts to the 
   }
 });
 
+t.test('--vae takes the VAE from a separate file with bare encoder./decoder. keys (A1111 models/VAE)', async (t) => {
+  const other = join(dir, 'other-vae-source.safetensors');
+  writeTestCheckpoint(other, { family: 'sd1', size: 'tiny', precision: 'fp32', seed: 99 });
+  const bytes = await readFile(other);
+  const length = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + length).toString('utf8')) as Record<string, { data_offsets: [number, number] }>;
+  const standalone: Record<string, unknown> = {};
+  const parts: Buffer[] = [];
+  let at = 0;
+  for (const [name, entry] of Object.entries(header)) {
+    if (!name.startsWith('first_stage_model.')) continue;
+    const data = bytes.subarray(8 + length + entry.data_offsets[0], 8 + length + entry.data_offsets[1]);
+    standalone[name.slice('first_stage_model.'.length)] = { ...entry, data_offsets: [at, at + data.length] };
+    parts.push(data);
+    at += data.length;
+  }
+  const json = Buffer.from(JSON.stringify(standalone));
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64LE(BigInt(json.length));
+  const vae = join(dir, 'standalone-vae.safetensors');
+  await writeFile(vae, Buffer.concat([prefix, json, ...parts]));
+
+  await convertCheckpoint(checkpoint('sd1'), join(dir, 'with-vae'), { vae, precision: 'fp32' });
+  await convertCheckpoint(other, join(dir, 'vae-source'), { precision: 'fp32' });
+  await convertCheckpoint(checkpoint('sd1'), join(dir, 'own-vae'), { precision: 'fp32' });
+  const weights = (folder: string, component: string): Promise<Buffer> => readFile(join(dir, folder, component, 'weights.pb'));
+  t.ok((await weights('with-vae', 'vae_decoder')).equals(await weights('vae-source', 'vae_decoder')), 'the decoder comes from the VAE file');
+  t.ok((await weights('with-vae', 'vae_encoder')).equals(await weights('vae-source', 'vae_encoder')), 'so does the encoder');
+  t.ok((await weights('with-vae', 'unet')).equals(await weights('own-vae', 'unet')), 'the UNet from the checkpoint');
+  t.notOk((await weights('with-vae', 'vae_decoder')).equals(await weights('own-vae', 'vae_decoder')), 'not the checkpoint\'s own VAE');
+});
+
+t.test('an output folder whose parent does not exist yet is created', async (t) => {
+  const out = join(dir, 'new', 'deeper', 'model');
+  await convertCheckpoint(checkpoint('sd2'), out);
+  t.ok(existsSync(join(out, 'model_index.json')));
+});
+
 t.test('prediction: the option, then NAME.yaml beside the file, then a v_pred key, else ε', async (t) => {
   const base = join(dir, 'v-model.safetensors');
   await writeFile(base, await readFile(checkpoint('sd2')));
