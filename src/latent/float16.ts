@@ -37,8 +37,3 @@ function roundShift(value: number, shift: number): number {
   const half = 1 << (shift - 1);
   return rest > half || (rest === half && (kept & 1) === 1) ? kept + 1 : kept;
 }
-
-export function bfloat16ToFloat(bits: number): number {
-  scratch.setUint32(0, bits << 16);
-  return scratch.getFloat32(0);
-}

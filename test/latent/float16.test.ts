@@ -1,5 +1,6 @@
 import t from 'tap';
-import { bfloat16ToFloat, floatToHalf, halfToFloat } from '../../src/latent/float16.js';
+import { decodeElements } from '../../src/formats/element-types.js';
+import { floatToHalf, halfToFloat } from '../../src/latent/float16.js';
 
 t.test('half bit patterns decode to their IEEE 754 values', async (t) => {
   t.equal(halfToFloat(0x3c00), 1);
@@ -34,8 +35,15 @@ t.test('every finite half survives a round trip through float', async (t) => {
   t.equal(mismatches, 0);
 });
 
-t.test('bfloat16 is the top half of a float32', async (t) => {
-  t.equal(bfloat16ToFloat(0x3f80), 1);
-  t.equal(bfloat16ToFloat(0xc040), -3);
-  t.equal(bfloat16ToFloat(0x3e80), 0.25);
+t.test('decoding: bfloat16 is the top half of a float32, sign included; float16 by table equals the arithmetic, at any byte offset', async (t) => {
+  const bf16 = new Uint8Array(new Uint16Array([0x3f80, 0xc040, 0x3e80, 0xbf80]).buffer);
+  t.same([...decodeElements(bf16, 'bfloat16', 4)], [1, -3, 0.25, -1]);
+  const all = new Uint16Array(0x10000).map((_, bits) => bits);
+  const shifted = new Uint8Array(all.byteLength + 1);
+  shifted.set(new Uint8Array(all.buffer), 1);
+  const decoded = decodeElements(shifted.subarray(1), 'float16', 0x10000);
+  let mismatches = 0;
+  for (let bits = 0; bits < 0x10000; bits++) if (!Object.is(decoded[bits], Math.fround(halfToFloat(bits))) && !(Number.isNaN(decoded[bits]) && Number.isNaN(halfToFloat(bits)))) mismatches++;
+  t.equal(mismatches, 0, 'all 65536 bit patterns, read from an odd offset');
+  t.same([...decodeElements(new Uint8Array(new Float32Array([1.5, -2]).buffer), 'float32', 2)], [1.5, -2]);
 });
