@@ -99,7 +99,9 @@ function randomWeights(name: string, shape: readonly number[], next: () => numbe
   const spread = shape.length > 1 ? Math.sqrt(12 / fanIn) : 0.2;
   // Every one-dimensional `weight` in these networks is a norm's gain (Linear and Conv weights have 2+ axes).
   const centre = shape.length === 1 && name.endsWith('weight') ? 1 : 0;
-  return Float32Array.from({ length: count }, () => centre + spread * (next() - 0.5));
+  const values = new Float32Array(count);
+  for (let i = 0; i < count; i++) values[i] = centre + spread * (next() - 0.5);
+  return values;
 }
 
 export interface TestCheckpointOptions {

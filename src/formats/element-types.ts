@@ -31,11 +31,8 @@ export function decodeElements(bytes: Uint8Array, element: StoredElement, count:
 
 /** float32 values to little-endian bytes of the stored type (float32 or float16). */
 export function encodeElements(values: Float32Array, element: Exclude<StoredElement, 'bfloat16'>): Uint8Array {
-  const bytes = new Uint8Array(values.length * BYTES_PER_ELEMENT[element]);
-  const view = new DataView(bytes.buffer);
-  for (let i = 0; i < values.length; i++) {
-    if (element === 'float32') view.setFloat32(i * 4, values[i]!, true);
-    else view.setUint16(i * 2, floatToHalf(values[i]!), true);
-  }
-  return bytes;
+  if (element === 'float32') return new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength));
+  const halves = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) halves[i] = floatToHalf(values[i]!);
+  return new Uint8Array(halves.buffer);
 }
