@@ -86,6 +86,11 @@ export class CheckpointFile {
     return new CheckpointFile(path, fd, entries);
   }
 
+  /** The same file with its keys renamed (the tensors are read from where they are). */
+  renamed(rename: (key: string) => string): CheckpointFile {
+    return new CheckpointFile(this.path, this.fd, new Map([...this.entries].map(([key, entry]) => [rename(key), entry])));
+  }
+
   has(name: string): boolean {
     return this.entries.has(name);
   }

@@ -11,7 +11,7 @@ import { vocabularyFiles } from '../text/clip-tokenizer.js';
 import { readClipVocabulary } from '../text/clip-vocabulary.js';
 import { CheckpointError, CheckpointFile } from './checkpoint-file.js';
 import {
-  CHECKPOINT_LAYOUTS, UNET_PREFIX, UNSUPPORTED_KINDS, VAE_PREFIX, componentGraphs, detectFamily, readArchitecture, type ModelArchitecture,
+  CHECKPOINT_LAYOUTS, UNET_PREFIX, UNSUPPORTED_KINDS, VAE_PREFIX, componentGraphs, modernKey, detectFamily, readArchitecture, type ModelArchitecture,
 } from './layouts.js';
 import { ShapeReader } from './shapes.js';
 import { CheckpointWeights, type StoragePrecision } from './weights.js';
@@ -58,8 +58,9 @@ export async function convertCheckpoint(input: string, output: string, options: 
   const opened: CheckpointFile[] = [];
   let temporary: string | undefined;
   try {
-    const file = CheckpointFile.open(input);
-    opened.push(file);
+    const stored = CheckpointFile.open(input);
+    opened.push(stored);
+    const file = stored.renamed(modernKey);
     const vaeFile = options.vae === undefined ? undefined : CheckpointFile.open(options.vae);
     if (vaeFile) opened.push(vaeFile);
     const family = chooseFamily(file, options.family ?? 'auto');

@@ -64,8 +64,20 @@ export function detectFamily(has: (key: string) => boolean): FamilyName | undefi
 /** Checkpoints of kinds people have that are not run here, told by a key only they hold, with why. */
 export const UNSUPPORTED_KINDS: readonly { readonly marker: string; readonly why: string }[] = [
   { marker: 'conditioner.embedders.0.model.ln_final.weight', why: 'an SDXL refiner (its only text encoder is OpenCLIP bigG and it conditions on an aesthetic score); only SDXL base models run here' },
-  { marker: 'cond_stage_model.transformer.final_layer_norm.weight', why: 'an SD 1.x file with the CLIP key names of transformers before 4.x (no `text_model.`)' },
 ];
+
+/**
+ * SD 1.x files saved with transformers before 4.x name CLIP's tensors without `text_model.`; A1111 renames
+ * them on load (modules/sd_models.py, checkpoint_dict_replacements_sd1), and so do we.
+ */
+const LEGACY_CLIP_KEYS: readonly (readonly [string, string])[] = ['embeddings.', 'encoder.', 'final_layer_norm.'].map((part) => [
+  `cond_stage_model.transformer.${part}`, `cond_stage_model.transformer.text_model.${part}`,
+]);
+
+export function modernKey(key: string): string {
+  const legacy = LEGACY_CLIP_KEYS.find(([from]) => key.startsWith(from));
+  return legacy === undefined ? key : legacy[1] + key.slice(legacy[0].length);
+}
 
 export interface ModelArchitecture {
   readonly family: FamilyName;

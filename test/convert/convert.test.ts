@@ -150,6 +150,20 @@ t.test('an output folder whose parent does not exist yet is created', async (t) 
   t.ok(existsSync(join(out, 'model_index.json')));
 });
 
+t.test('an SD 1.x file with the CLIP key names of transformers before 4.x (no text_model.) converts to the same model', async (t) => {
+  const legacy = join(dir, 'legacy-clip.safetensors');
+  await editHeader(checkpoint('sd1'), legacy, (header) => {
+    for (const key of Object.keys(header).filter((k) => k.startsWith('cond_stage_model.transformer.text_model.'))) {
+      header[key.replace('transformer.text_model.', 'transformer.')] = header[key]!;
+      delete header[key];
+    }
+  });
+  await convertCheckpoint(legacy, join(dir, 'legacy-out'), { precision: 'fp32' });
+  await convertCheckpoint(checkpoint('sd1'), join(dir, 'modern-out'), { precision: 'fp32' });
+  const weights = (folder: string): Promise<Buffer> => readFile(join(dir, folder, 'text_encoder', 'weights.pb'));
+  t.ok((await weights('legacy-out')).equals(await weights('modern-out')), 'the same text encoder weights');
+});
+
 t.test('prediction: the option, then NAME.yaml beside the file, then a v_pred key, else ε', async (t) => {
   const base = join(dir, 'v-model.safetensors');
   await writeFile(base, await readFile(checkpoint('sd2')));
