@@ -100,8 +100,11 @@ export interface BackendSnapshot {
   readonly units: readonly UnitSnapshot[];
   readonly models: readonly ModelView[];
   /** Model folders that failed to load, and why. */
-  /** Models that cannot run: failed (why), or `pending` while a checkpoint is still being converted. */
-  readonly modelErrors: readonly { readonly name: string; readonly error: string; readonly pending?: boolean }[];
+  /**
+   * Models that cannot run: failed (why), or `pending` while a checkpoint is still being converted. In a
+   * fleet, `name` says which worker and `model` keeps the model's own name.
+   */
+  readonly modelErrors: readonly { readonly name: string; readonly error: string; readonly pending?: boolean; readonly model?: string }[];
 }
 
 /** A backend that runs jobs in this process. What it can do is its snapshot; running is acquire + run. */

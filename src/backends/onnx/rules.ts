@@ -24,8 +24,8 @@ export const ONNX_RULES: BackendRules = {
       return new BackendError(`no ONNX model is loaded (${errors || 'MODELS_DIR is empty'})`, 503);
     }
     const names = [...new Set(snapshot.models.map((m) => m.name))];
-    const pending = snapshot.modelErrors.find((e) => e.pending && e.name === work.model);
-    if (pending !== undefined && !names.includes(pending.name)) return new BackendError(`model '${pending.name}' is not ready: ${pending.error}`, 503);
+    const pending = snapshot.modelErrors.find((e) => e.pending && (e.model ?? e.name) === work.model);
+    if (pending !== undefined && !names.includes(work.model!)) return new BackendError(`model '${work.model}' is not ready: ${pending.error}`, 503);
     if (work.model !== undefined && !names.includes(work.model)) return unknownName('model', work.model, names);
     const model = snapshot.models.find((m) => m.name === (work.model ?? names[0]))!;
     const clipSkip = clipSkipRefusal(model.name, familyNamed(model.family), model.max_clip_skip, work.clipSkip);

@@ -17,6 +17,7 @@ const modelsSchema = z.object({
   errors: z.array(z.object({
     name: z.string(), error: z.string(),
     pending: z.boolean().optional().describe('true while a checkpoint is still being converted (it joins `models` when ready)'),
+    model: z.string().optional().describe('Redis mode: the model\'s own name (`name` is prefixed with the worker)'),
   })).describe('Model folders and checkpoint files that could not be loaded or converted, and why; or that are still being converted'),
 });
 

@@ -37,7 +37,7 @@ export function mergeFleet(heartbeats: readonly Heartbeat[]): BackendSnapshot[] 
         backend: snapshot.backend,
         units: [...into.units, ...snapshot.units.map((unit) => ({ ...unit, worker }))],
         models,
-        modelErrors: [...into.modelErrors, ...snapshot.modelErrors.map((e) => ({ ...e, name: `${worker}: ${e.name}` }))],
+        modelErrors: [...into.modelErrors, ...snapshot.modelErrors.map((e) => ({ ...e, name: `${worker}: ${e.name}`, model: e.model ?? e.name }))],
       });
     }
   }

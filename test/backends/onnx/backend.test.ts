@@ -3,6 +3,7 @@ import type { BackendSnapshot, ModelView, WorkSpec } from '../../../src/backends
 import { OnnxBackend } from '../../../src/backends/onnx/backend.js';
 import { ONNX_RULES } from '../../../src/backends/onnx/rules.js';
 import { BackendError } from '../../../src/errors.js';
+import { mergeFleet, type Heartbeat } from '../../../src/jobs/redis/fleet.js';
 import { samplerNamed } from '../../../src/samplers/catalog.js';
 import { SessionPool } from '../../../src/engine/session-pool.js';
 import { modelsFolder } from '../../helpers/models.js';
@@ -32,4 +33,14 @@ t.test('a job for a model whose checkpoint is still converting is refused with 5
   t.equal(refusal?.message, "model 'big' is not ready: being converted from big.safetensors (first start only; progress in the log)");
   t.equal(ONNX_RULES.refusal(snapshot, work('ready')), undefined);
   t.match(ONNX_RULES.refusal(snapshot, work('other'))?.message, /unknown model 'other' \(allowed: ready\)/);
+});
+
+t.test('in Redis mode too: a model still converting on a worker is a 503, though the fleet prefixes the name with the worker', async (t) => {
+  const worker = { backend: 'onnx', units: [], models: [], modelErrors: [{ name: 'big', error: 'being converted from big.safetensors', pending: true }] } satisfies BackendSnapshot;
+  const other = { backend: 'onnx', units: [], models: [{ name: 'ready', family: 'sd1', max_clip_skip: 1 } as unknown as ModelView], modelErrors: [] } satisfies BackendSnapshot;
+  const [fleet] = mergeFleet([{ worker: 'w1', backends: [worker] }, { worker: 'w2', backends: [other] }] as unknown as Heartbeat[]);
+  t.equal(fleet!.modelErrors[0]!.name, 'w1: big');
+  const refusal = ONNX_RULES.refusal(fleet!, { model: 'big', clipSkip: 1, sampler: samplerNamed('euler') } as unknown as WorkSpec);
+  t.ok(refusal instanceof BackendError && refusal.status === 503);
+  t.equal(refusal?.message, "model 'big' is not ready: being converted from big.safetensors");
 });
