@@ -14,7 +14,8 @@ let halfTable: Float32Array | undefined;
  */
 export function decodeElements(bytes: Uint8Array, element: StoredElement, count: number): Float32Array {
   const width = BYTES_PER_ELEMENT[element];
-  const aligned = bytes.byteOffset % width === 0 ? bytes : bytes.slice();
+  // A copy where the bytes do not start on an element boundary (new Uint8Array copies; Buffer's slice would not).
+  const aligned = bytes.byteOffset % width === 0 ? bytes : new Uint8Array(bytes);
   if (element === 'float32') return new Float32Array(aligned.buffer.slice(aligned.byteOffset, aligned.byteOffset + count * 4));
   const halves = new Uint16Array(aligned.buffer, aligned.byteOffset, count);
   const out = new Float32Array(count);

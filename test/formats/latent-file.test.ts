@@ -5,16 +5,7 @@ import t from 'tap';
 import { decodeLatent, encodeLatent, formatOf, readLatentFile, writeLatentFile } from '../../src/formats/latent-file.js';
 import { decodeSafetensors, encodeSafetensors } from '../../src/formats/safetensors.js';
 import { latent } from '../../src/latent/tensor.js';
-
-/** safetensors by hand from the spec: u64 LE header size, JSON header, raw little-endian data. */
-function handMadeSafetensors(header: Record<string, unknown>, body: Uint8Array): Uint8Array {
-  const json = new TextEncoder().encode(JSON.stringify(header));
-  const out = new Uint8Array(8 + json.length + body.length);
-  new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
-  out.set(json, 8);
-  out.set(body, 8 + json.length);
-  return out;
-}
+import { handMadeSafetensors } from '../helpers/safetensors.js';
 
 const body = new Uint8Array(Float32Array.from([1, 2, 3, 4]).buffer);
 
