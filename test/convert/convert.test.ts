@@ -12,6 +12,7 @@ import { ShapeReader } from '../../src/convert/shapes.js';
 import { TEST_ARCHITECTURES, writeTestCheckpoint } from '../../src/convert/test-checkpoint.js';
 import { runCli } from '../../src/cli/run.js';
 import { encodeRgbPng } from '../../src/images/png.js';
+import { handMadeSafetensors, splitSafetensors, type SafetensorsHeader } from '../helpers/safetensors.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'latent-upscale-convert-'));
 const checkpoint = (family: 'sd1' | 'sd2' | 'sdxl', precision: 'fp16' | 'fp32' = 'fp32'): string => {
@@ -21,15 +22,10 @@ const checkpoint = (family: 'sd1' | 'sd2' | 'sdxl', precision: 'fp16' | 'fp32' =
 };
 
 /** Rewrites a safetensors header; data offsets count from the end of the header, so they keep their meaning. */
-async function editHeader(source: string, target: string, edit: (header: Record<string, { shape: number[] }>) => void): Promise<void> {
-  const bytes = await readFile(source);
-  const length = Number(bytes.readBigUInt64LE(0));
-  const header = JSON.parse(bytes.subarray(8, 8 + length).toString('utf8')) as Record<string, { shape: number[] }>;
+async function editHeader(source: string, target: string, edit: (header: SafetensorsHeader) => void): Promise<void> {
+  const { header, data } = splitSafetensors(await readFile(source));
   edit(header);
-  const json = Buffer.from(JSON.stringify(header), 'utf8');
-  const prefix = Buffer.alloc(8);
-  prefix.writeBigUInt64LE(BigInt(json.length));
-  await writeFile(target, Buffer.concat([prefix, json, bytes.subarray(8 + length)]));
+  await writeFile(target, handMadeSafetensors(header, data));
 }
 
 const leftovers = async (): Promise<string[]> => (await readdir(dir)).filter((f) => f.includes('.partial-'));
@@ -71,10 +67,7 @@ t.test('fp16 storage halves the weights of an fp32 checkpoint', async (t) => {
 });
 
 t.test('bf16, fp16 and fp32 storage are read alike: a bf16 file converts to the weights of the same values stored in fp32', async (t) => {
-  const source = await readFile(checkpoint('sd1'));
-  const length = Number(source.readBigUInt64LE(0));
-  const header = JSON.parse(source.subarray(8, 8 + length).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
-  const data = source.subarray(8 + length);
+  const { header, data } = splitSafetensors(await readFile(checkpoint('sd1')));
   // bfloat16 is the high half of a float32: the bf16 file keeps those halves; the fp32 file zeroes the low ones.
   const asBf16: Record<string, unknown> = {};
   const truncated: Record<string, unknown> = {};
@@ -96,14 +89,8 @@ t.test('bf16, fp16 and fp32 storage are read alike: a bf16 file converts to the 
     bf16At += bf16.length;
     fp32At += fp32.length;
   }
-  const write = async (path: string, head: Record<string, unknown>, parts: Buffer[]): Promise<void> => {
-    const json = Buffer.from(JSON.stringify(head));
-    const prefix = Buffer.alloc(8);
-    prefix.writeBigUInt64LE(BigInt(json.length));
-    await writeFile(path, Buffer.concat([prefix, json, ...parts]));
-  };
-  await write(join(dir, 'bf16.safetensors'), asBf16, bf16Parts);
-  await write(join(dir, 'bf16-as-fp32.safetensors'), truncated, fp32Parts);
+  await writeFile(join(dir, 'bf16.safetensors'), handMadeSafetensors(asBf16, ...bf16Parts));
+  await writeFile(join(dir, 'bf16-as-fp32.safetensors'), handMadeSafetensors(truncated, ...fp32Parts));
   await convertCheckpoint(join(dir, 'bf16.safetensors'), join(dir, 'from-bf16'), { precision: 'fp32' });
   await convertCheckpoint(join(dir, 'bf16-as-fp32.safetensors'), join(dir, 'from-fp32'), { precision: 'fp32' });
   for (const component of ['text_encoder', 'unet', 'vae_encoder', 'vae_decoder']) {
@@ -115,24 +102,19 @@ t.test('bf16, fp16 and fp32 storage are read alike: a bf16 file converts to the 
 t.test('--vae takes the VAE from a separate file with bare encoder./decoder. keys (A1111 models/VAE)', async (t) => {
   const other = join(dir, 'other-vae-source.safetensors');
   writeTestCheckpoint(other, { family: 'sd1', size: 'tiny', precision: 'fp32', seed: 99 });
-  const bytes = await readFile(other);
-  const length = Number(bytes.readBigUInt64LE(0));
-  const header = JSON.parse(bytes.subarray(8, 8 + length).toString('utf8')) as Record<string, { data_offsets: [number, number] }>;
+  const { header, data: stored } = splitSafetensors(await readFile(other));
   const standalone: Record<string, unknown> = {};
   const parts: Buffer[] = [];
   let at = 0;
   for (const [name, entry] of Object.entries(header)) {
     if (!name.startsWith('first_stage_model.')) continue;
-    const data = bytes.subarray(8 + length + entry.data_offsets[0], 8 + length + entry.data_offsets[1]);
+    const data = stored.subarray(entry.data_offsets[0], entry.data_offsets[1]);
     standalone[name.slice('first_stage_model.'.length)] = { ...entry, data_offsets: [at, at + data.length] };
     parts.push(data);
     at += data.length;
   }
-  const json = Buffer.from(JSON.stringify(standalone));
-  const prefix = Buffer.alloc(8);
-  prefix.writeBigUInt64LE(BigInt(json.length));
   const vae = join(dir, 'standalone-vae.safetensors');
-  await writeFile(vae, Buffer.concat([prefix, json, ...parts]));
+  await writeFile(vae, handMadeSafetensors(standalone, ...parts));
 
   await convertCheckpoint(checkpoint('sd1'), join(dir, 'with-vae'), { vae, precision: 'fp32' });
   await convertCheckpoint(other, join(dir, 'vae-source'), { precision: 'fp32' });
