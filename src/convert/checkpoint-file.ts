@@ -2,15 +2,13 @@ import { closeSync, fstatSync, openSync, read, readSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { basename } from 'node:path';
 import { UserError } from '../errors.js';
-import { decodeElements, type StoredElement } from '../formats/element-types.js';
+import { decodeElements } from '../formats/element-types.js';
+import { FLOAT_DTYPES, parseSafetensorsHeader, safetensorsHeaderLength } from '../formats/safetensors.js';
 
 // A single-file checkpoint read lazily: the safetensors header (https://github.com/huggingface/safetensors:
 // u64 LE header length, JSON {name: {dtype, shape, data_offsets}}, then the data) is parsed once, and each
 // tensor is read from disk when a graph asks for it, so a 7 GB SDXL file never sits in memory whole.
 
-const FLOAT_DTYPES: Record<string, StoredElement> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
-const BYTES_PER_DTYPE: Record<string, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
-const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 const readAsync = promisify(read);
 
 export interface TensorEntry {
@@ -55,35 +53,16 @@ export class CheckpointFile {
 
   private static parse(path: string, fd: number): CheckpointFile {
     const size = fstatSync(fd).size;
+    const source = basename(path);
     const prefix = Buffer.alloc(8);
-    const headerLength = readSync(fd, prefix, 0, 8, 0) === 8 ? Number(prefix.readBigUInt64LE(0)) : -1;
-    if (headerLength < 2 || headerLength > MAX_HEADER_BYTES || 8 + headerLength > size) {
-      throw new CheckpointError(path, `not a safetensors file (its first 8 bytes give a header of ${headerLength} bytes in a ${size}-byte file)`);
-    }
+    readSync(fd, prefix, 0, 8, 0);
+    const headerLength = safetensorsHeaderLength(prefix, size, source);
     const headerBytes = Buffer.alloc(headerLength);
     readSync(fd, headerBytes, 0, headerLength, 8);
-    let header: Record<string, unknown>;
-    try {
-      header = JSON.parse(headerBytes.toString('utf8')) as Record<string, unknown>;
-    } catch {
-      throw new CheckpointError(path, 'not a safetensors file (the header is not JSON)');
-    }
-    const entries = new Map<string, TensorEntry>();
     const dataStart = 8 + headerLength;
-    for (const [name, raw] of Object.entries(header)) {
-      if (name === '__metadata__') continue;
-      const { dtype, shape, data_offsets: offsets } = raw as { dtype: string; shape: number[]; data_offsets: [number, number] };
-      const width = BYTES_PER_DTYPE[dtype];
-      if (width === undefined || !Array.isArray(shape) || !Array.isArray(offsets)) throw new CheckpointError(path, `tensor '${name}' has an unreadable header entry`);
-      const begin = dataStart + offsets[0];
-      const end = dataStart + offsets[1];
-      if (end - begin !== shape.reduce((a, b) => a * b, 1) * width) {
-        throw new CheckpointError(path, `tensor '${name}' takes ${end - begin} bytes but its shape [${shape.join(', ')}] ${dtype} needs ${shape.reduce((a, b) => a * b, 1) * width}`);
-      }
-      if (end > size) throw new CheckpointError(path, `truncated: tensor '${name}' ends at byte ${end} but the file has ${size}`);
-      entries.set(name, { dtype, shape, begin, end });
-    }
-    return new CheckpointFile(path, fd, entries);
+    const { entries } = parseSafetensorsHeader(headerBytes, size - dataStart, source);
+    const absolute = new Map([...entries].map(([name, e]): [string, TensorEntry] => [name, { ...e, begin: dataStart + e.begin, end: dataStart + e.end }]));
+    return new CheckpointFile(path, fd, absolute);
   }
 
   /** The same file with its keys renamed (the tensors are read from where they are). */
