@@ -11,10 +11,10 @@ export function parseCommandArgs<T extends Options>(args: readonly string[], opt
   } catch (error) {
     const message = (error as Error).message.replace(/\. To specify a positional argument.*$/s, '').replace(/\s*\n\s*/g, ' ');
     const allowed = Object.keys(options).map((name) => `--${name}`).join(', ');
-    throw new UserError((error as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? `${message} (allowed: ${allowed})` : message);
+    throw new UserError((error as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? `${message} (allowed: ${allowed})` : message, 'INVALID_ARGUMENT');
   }
   if (parsed.positionals.length !== positionals.length) {
-    throw new UserError(`expected ${positionals.length} argument(s) (${positionals.join(' ') || 'none'}), got ${parsed.positionals.length}`);
+    throw new UserError(`expected ${positionals.length} argument(s) (${positionals.join(' ') || 'none'}), got ${parsed.positionals.length}`, 'INVALID_ARGUMENT');
   }
   return parsed;
 }
@@ -22,13 +22,13 @@ export function parseCommandArgs<T extends Options>(args: readonly string[], opt
 export function parseNumber(flag: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const value = Number(text);
-  if (text.trim() === '' || !Number.isFinite(value)) throw new UserError(`--${flag} must be a number; got '${text}'`);
+  if (text.trim() === '' || !Number.isFinite(value)) throw new UserError(`--${flag} must be a number; got '${text}'`, 'INVALID_ARGUMENT');
   return value;
 }
 
 export function parseInteger(flag: string, text: string | undefined): number | undefined {
   const value = parseNumber(flag, text);
-  if (value !== undefined && !Number.isInteger(value)) throw new UserError(`--${flag} must be an integer; got '${text}'`);
+  if (value !== undefined && !Number.isInteger(value)) throw new UserError(`--${flag} must be an integer; got '${text}'`, 'INVALID_ARGUMENT');
   return value;
 }
 

@@ -33,7 +33,7 @@ export async function runCli(argv: readonly string[], io: CommandIO): Promise<nu
   }
   const command = COMMANDS.find((c) => c.name === name);
   try {
-    if (command === undefined) throw new UserError(`unknown command '${name}' (allowed: ${COMMANDS.map((c) => c.name).join(', ')})`);
+    if (command === undefined) throw new UserError(`unknown command '${name}' (allowed: ${COMMANDS.map((c) => c.name).join(', ')})`, 'INVALID_ARGUMENT');
     await command.run(args, io);
     return 0;
   } catch (error) {

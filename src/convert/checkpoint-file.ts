@@ -22,7 +22,7 @@ export interface TensorEntry {
 /** A checkpoint that cannot be converted; the message names the file and the tensor at fault. */
 export class CheckpointError extends UserError {
   constructor(readonly file: string, detail: string) {
-    super(`${basename(file)}: ${detail}`);
+    super(`${basename(file)}: ${detail}`, 'FILE_UNREADABLE');
   }
 }
 

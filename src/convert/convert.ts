@@ -54,7 +54,7 @@ export async function convertCheckpoint(input: string, output: string, options: 
   const started = performance.now();
   const log = options.log ?? (() => undefined);
   const precision = options.precision ?? 'fp16';
-  if (!options.replace && existsSync(output)) throw new UserError(`${output} already exists; choose a new output folder or remove it`);
+  if (!options.replace && existsSync(output)) throw new UserError(`${output} already exists; choose a new output folder or remove it`, 'FILE_UNREADABLE');
   const opened: CheckpointFile[] = [];
   let temporary: string | undefined;
   try {

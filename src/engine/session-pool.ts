@@ -19,10 +19,10 @@ export function parseProviders(text: string): ExecutionProvider[] {
   const providers = text.split(',').map((p) => p.trim().toLowerCase()).filter((p) => p.length > 0);
   for (const p of providers) {
     if (!(EXECUTION_PROVIDERS as readonly string[]).includes(p)) {
-      throw new UserError(`unknown execution provider '${p}' (allowed: ${EXECUTION_PROVIDERS.join(', ')})`);
+      throw new UserError(`unknown execution provider '${p}' (allowed: ${EXECUTION_PROVIDERS.join(', ')})`, 'INVALID_ARGUMENT');
     }
   }
-  if (providers.length === 0) throw new UserError(`execution providers must name at least one of: ${EXECUTION_PROVIDERS.join(', ')}`);
+  if (providers.length === 0) throw new UserError(`execution providers must name at least one of: ${EXECUTION_PROVIDERS.join(', ')}`, 'INVALID_ARGUMENT');
   return providers as ExecutionProvider[];
 }
 

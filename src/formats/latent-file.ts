@@ -23,7 +23,7 @@ export interface LatentFile {
 export function formatOf(path: string): LatentFormat {
   const format = extname(path).slice(1).toLowerCase();
   if (!(LATENT_FORMATS as readonly string[]).includes(format)) {
-    throw new UserError(`${path}: unsupported latent file extension '${extname(path)}' (allowed: ${LATENT_FORMATS.map((f) => `.${f}`).join(', ')})`);
+    throw new UserError(`${path}: unsupported latent file extension '${extname(path)}' (allowed: ${LATENT_FORMATS.map((f) => `.${f}`).join(', ')})`, 'FILE_UNREADABLE');
   }
   return format as LatentFormat;
 }
@@ -52,7 +52,7 @@ function fromSafetensors({ tensors }: DecodedSafetensors, format: Exclude<Latent
   try {
     return { latent: latent(tensor.shape, data), element };
   } catch (error) {
-    throw error instanceof UserError ? new UserError(`${source}: tensor '${name}': ${error.message}`) : error;
+    throw error instanceof UserError ? new UserError(`${source}: tensor '${name}': ${error.message}`, error.code) : error;
   }
 }
 
@@ -71,7 +71,7 @@ export async function readLatentFile(path: string): Promise<LatentFile> {
   try {
     bytes = await readFile(path);
   } catch (error) {
-    throw new UserError(`${path}: cannot read (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    throw new UserError(`${path}: cannot read (${(error as NodeJS.ErrnoException).code ?? String(error)})`, 'FILE_UNREADABLE');
   }
   return decodeLatent(bytes, format, path);
 }
@@ -81,7 +81,7 @@ export async function writeLatentFile(path: string, file: LatentFile): Promise<v
   try {
     await writeFile(path, bytes);
   } catch (error) {
-    throw new UserError(`${path}: cannot write (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    throw new UserError(`${path}: cannot write (${(error as NodeJS.ErrnoException).code ?? String(error)})`, 'FILE_UNREADABLE');
   }
 }
 
@@ -95,5 +95,6 @@ function pickLatentTensor(tensors: ReadonlyMap<string, StoredTensor>, source: st
     candidates.length === 0
       ? `${source}: holds no tensor`
       : `${source}: holds ${candidates.length} tensors (${candidates.map(([n]) => n).join(', ')}); name the latent '${COMFY_LATENT_KEY}' or keep one tensor per file`,
+    'LATENT_UNREADABLE',
   );
 }

@@ -14,33 +14,33 @@ export interface DecodedNpy {
 
 export function decodeNpy(bytes: Uint8Array, source = '.npy'): DecodedNpy {
   if (bytes.length < 10 || MAGIC.some((b, i) => bytes[i] !== b)) {
-    throw new UserError(`${source}: not a .npy file (missing the \\x93NUMPY magic)`);
+    throw new UserError(`${source}: not a .npy file (missing the \\x93NUMPY magic)`, 'LATENT_UNREADABLE');
   }
   const major = bytes[6]!;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const [headerLength, headerStart] = major === 1 ? [view.getUint16(8, true), 10]
     : major === 2 || major === 3 ? [view.getUint32(8, true), 12]
-      : (() => { throw new UserError(`${source}: unsupported .npy format version ${major}`); })();
+      : (() => { throw new UserError(`${source}: unsupported .npy format version ${major}`, 'LATENT_UNREADABLE'); })();
   const header = new TextDecoder(major === 3 ? 'utf-8' : 'latin1').decode(bytes.subarray(headerStart, headerStart + headerLength));
   const descr = /'descr'\s*:\s*'([^']*)'/.exec(header)?.[1];
   const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(header)?.[1];
   const shapeText = /'shape'\s*:\s*\(([^)]*)\)/.exec(header)?.[1];
   if (descr === undefined || fortran === undefined || shapeText === undefined) {
-    throw new UserError(`${source}: malformed .npy header: ${header.trim()}`);
+    throw new UserError(`${source}: malformed .npy header: ${header.trim()}`, 'LATENT_UNREADABLE');
   }
   const element = DESCRIPTORS[descr];
   if (element === undefined) {
-    throw new UserError(`${source}: dtype '${descr}' is not supported; save the latent as little-endian float32 ('<f4') or float16 ('<f2')`);
+    throw new UserError(`${source}: dtype '${descr}' is not supported; save the latent as little-endian float32 ('<f4') or float16 ('<f2')`, 'LATENT_UNREADABLE');
   }
   if (fortran === 'True') {
-    throw new UserError(`${source}: Fortran-ordered arrays are not supported; save with np.ascontiguousarray`);
+    throw new UserError(`${source}: Fortran-ordered arrays are not supported; save with np.ascontiguousarray`, 'LATENT_UNREADABLE');
   }
   const shape = shapeText.split(',').map((s) => s.trim()).filter((s) => s.length > 0).map(Number);
   const count = shape.reduce((a, b) => a * b, 1);
   const dataStart = headerStart + headerLength;
   const needed = count * BYTES_PER_ELEMENT[element];
   if (bytes.length - dataStart < needed) {
-    throw new UserError(`${source}: truncated: shape (${shape.join(', ')}) needs ${needed} bytes of data, file has ${bytes.length - dataStart}`);
+    throw new UserError(`${source}: truncated: shape (${shape.join(', ')}) needs ${needed} bytes of data, file has ${bytes.length - dataStart}`, 'LATENT_UNREADABLE');
   }
   const data = decodeElements(bytes.subarray(dataStart, dataStart + needed), element, count);
   return { latent: latent(shape, data), element };

@@ -22,7 +22,7 @@ export interface SafetensorsEntry {
 export function safetensorsHeaderLength(prefix: Uint8Array, fileBytes: number, source: string): number {
   const length = prefix.length >= 8 ? Number(new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true)) : -1;
   if (length < 2 || length > MAX_HEADER_BYTES || 8 + length > fileBytes) {
-    throw new UserError(`${source}: not a safetensors file (header length ${length} does not fit a ${fileBytes}-byte file)`);
+    throw new UserError(`${source}: not a safetensors file (header length ${length} does not fit a ${fileBytes}-byte file)`, 'LATENT_UNREADABLE');
   }
   return length;
 }
@@ -33,19 +33,19 @@ export function parseSafetensorsHeader(json: Uint8Array, dataBytes: number, sour
   try {
     header = JSON.parse(new TextDecoder().decode(json)) as Record<string, unknown>;
   } catch {
-    throw new UserError(`${source}: not a safetensors file (header is not JSON)`);
+    throw new UserError(`${source}: not a safetensors file (header is not JSON)`, 'LATENT_UNREADABLE');
   }
   const entries = new Map<string, SafetensorsEntry>();
   for (const [name, raw] of Object.entries(header)) {
     if (name === '__metadata__') continue;
     const { dtype, shape, data_offsets: offsets } = raw as { dtype: string; shape: number[]; data_offsets: [number, number] };
     const width = BYTES_PER_DTYPE[dtype];
-    if (width === undefined || !Array.isArray(shape) || !Array.isArray(offsets)) throw new UserError(`${source}: tensor '${name}' has an unreadable header entry (dtype ${dtype})`);
+    if (width === undefined || !Array.isArray(shape) || !Array.isArray(offsets)) throw new UserError(`${source}: tensor '${name}' has an unreadable header entry (dtype ${dtype})`, 'LATENT_UNREADABLE');
     const [begin, end] = offsets;
     if (end - begin !== shape.reduce((a, b) => a * b, 1) * width) {
-      throw new UserError(`${source}: tensor '${name}' data offsets [${begin}, ${end}] do not match shape [${shape.join(', ')}] ${dtype}`);
+      throw new UserError(`${source}: tensor '${name}' data offsets [${begin}, ${end}] do not match shape [${shape.join(', ')}] ${dtype}`, 'LATENT_UNREADABLE');
     }
-    if (end > dataBytes) throw new UserError(`${source}: truncated: tensor '${name}' ends at byte ${end} of the data, which has ${dataBytes}`);
+    if (end > dataBytes) throw new UserError(`${source}: truncated: tensor '${name}' ends at byte ${end} of the data, which has ${dataBytes}`, 'LATENT_UNREADABLE');
     entries.set(name, { dtype, shape, begin, end });
   }
   return { entries, metadata: (header['__metadata__'] ?? {}) as Record<string, string> };
@@ -69,7 +69,7 @@ export function decodeSafetensors(bytes: Uint8Array, source = '.safetensors'): D
   const tensors = new Map<string, StoredTensor>();
   for (const [name, { dtype, shape, begin, end }] of entries) {
     const element = FLOAT_DTYPES[dtype];
-    if (element === undefined) throw new UserError(`${source}: tensor '${name}' has dtype ${dtype}; supported: ${Object.keys(FLOAT_DTYPES).join(', ')}`);
+    if (element === undefined) throw new UserError(`${source}: tensor '${name}' has dtype ${dtype}; supported: ${Object.keys(FLOAT_DTYPES).join(', ')}`, 'LATENT_UNREADABLE');
     tensors.set(name, { shape, element, data: decodeElements(body.subarray(begin, end), element, shape.reduce((a, b) => a * b, 1)) });
   }
   return { tensors, metadata };

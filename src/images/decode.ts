@@ -14,6 +14,6 @@ export async function decodeImage(bytes: Uint8Array): Promise<RgbImage> {
     const { data, info } = await sharp(bytes).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
     return { width: info.width, height: info.height, pixels: new Uint8Array(data.buffer, data.byteOffset, data.length) };
   } catch (error) {
-    throw new UserError(`image: cannot decode (${(error as Error).message})`);
+    throw new UserError(`image: cannot decode (${(error as Error).message})`, 'IMAGE_UNREADABLE');
   }
 }

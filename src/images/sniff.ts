@@ -14,8 +14,8 @@ export interface ImageInfo {
 
 export function sniffImage(bytes: Uint8Array): ImageInfo {
   const size = isPng(bytes) ? pngSize(bytes) : isJpeg(bytes) ? jpegSize(bytes) : isWebp(bytes) ? webpSize(bytes) : undefined;
-  if (size === undefined) throw new UserError(`image: not a PNG, JPEG or WebP file (allowed: ${IMAGE_FORMATS.join(', ')})`);
-  if (size.width < 1 || size.height < 1) throw new UserError(`image: header gives an empty ${size.width}×${size.height} image`);
+  if (size === undefined) throw new UserError(`image: not a PNG, JPEG or WebP file (allowed: ${IMAGE_FORMATS.join(', ')})`, 'IMAGE_UNSUPPORTED_FORMAT');
+  if (size.width < 1 || size.height < 1) throw new UserError(`image: header gives an empty ${size.width}×${size.height} image`, 'IMAGE_UNREADABLE');
   return size;
 }
 
@@ -33,7 +33,7 @@ function view(bytes: Uint8Array): DataView {
 
 /** IHDR is always the first chunk: width and height as big-endian u32 at bytes 16 and 20. */
 function pngSize(bytes: Uint8Array): ImageInfo {
-  if (ascii(bytes, 12, 4) !== 'IHDR') throw new UserError('image: PNG without an IHDR header');
+  if (ascii(bytes, 12, 4) !== 'IHDR') throw new UserError('image: PNG without an IHDR header', 'IMAGE_UNREADABLE');
   return { format: 'png', width: view(bytes).getUint32(16), height: view(bytes).getUint32(20) };
 }
 
@@ -42,7 +42,7 @@ function jpegSize(bytes: Uint8Array): ImageInfo {
   const data = view(bytes);
   let at = 2;
   while (at + 9 < bytes.length) {
-    if (bytes[at] !== 0xff) throw new UserError('image: corrupt JPEG (bad marker)');
+    if (bytes[at] !== 0xff) throw new UserError('image: corrupt JPEG (bad marker)', 'IMAGE_UNREADABLE');
     const marker = bytes[at + 1]!;
     if (marker === 0xff) {
       at++;
@@ -54,14 +54,14 @@ function jpegSize(bytes: Uint8Array): ImageInfo {
     }
     at += 2 + length;
   }
-  throw new UserError('image: JPEG without a frame header');
+  throw new UserError('image: JPEG without a frame header', 'IMAGE_UNREADABLE');
 }
 
 /** VP8 (lossy), VP8L (lossless) and VP8X (extended) each store the canvas size differently. */
 function webpSize(bytes: Uint8Array): ImageInfo {
   const data = view(bytes);
   const chunk = ascii(bytes, 12, 4);
-  if (bytes.length < (chunk === 'VP8L' ? 25 : 30)) throw new UserError('image: truncated WebP header');
+  if (bytes.length < (chunk === 'VP8L' ? 25 : 30)) throw new UserError('image: truncated WebP header', 'IMAGE_UNREADABLE');
   if (chunk === 'VP8 ') return { format: 'webp', width: data.getUint16(26, true) & 0x3fff, height: data.getUint16(28, true) & 0x3fff };
   if (chunk === 'VP8L') {
     const bits = data.getUint32(21, true);
@@ -71,5 +71,5 @@ function webpSize(bytes: Uint8Array): ImageInfo {
     const u24 = (at: number): number => bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16);
     return { format: 'webp', width: u24(24) + 1, height: u24(27) + 1 };
   }
-  throw new UserError(`image: unknown WebP chunk '${chunk}'`);
+  throw new UserError(`image: unknown WebP chunk '${chunk}'`, 'IMAGE_UNREADABLE');
 }

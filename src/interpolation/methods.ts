@@ -42,6 +42,6 @@ export const UPSCALE_METHOD_NAMES: readonly string[] = UPSCALE_METHODS.map((m) =
 
 export function upscaleMethod(name: string): UpscaleMethod {
   const method = UPSCALE_METHODS.find((m) => m.name === name);
-  if (method === undefined) throw unknownName('method', name, UPSCALE_METHOD_NAMES);
+  if (method === undefined) throw unknownName('method', name, UPSCALE_METHOD_NAMES, 'UNKNOWN_METHOD');
   return method;
 }

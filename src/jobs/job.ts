@@ -1,4 +1,5 @@
 import type { ProgressReport, UpscaleWork } from '../backends/backend.js';
+import { BackendError, ERROR_CODES, statusOf, UserError, type ErrorCode } from '../errors.js';
 
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 export const FINISHED_STATES: readonly JobState[] = ['succeeded', 'failed', 'cancelled'];
@@ -16,8 +17,21 @@ export interface JobResult {
 
 export interface JobError {
   readonly status: number;
+  readonly code: ErrorCode;
   readonly message: string;
 }
+
+export function jobError(code: ErrorCode, message: string): JobError {
+  return { status: statusOf(code), code, message };
+}
+
+/** Why a job failed, from what its attempt threw: a service error keeps its code, anything else is a bug. */
+export function jobErrorFrom(error: unknown): JobError {
+  if (error instanceof UserError || error instanceof BackendError) return jobError(error.code, error.message);
+  return jobError('INTERNAL_ERROR', (error as Error).message);
+}
+
+export const isErrorCode = (value: unknown): value is ErrorCode => typeof value === 'string' && Object.hasOwn(ERROR_CODES, value);
 
 /** What a job is, apart from its input and result bytes: small, the same in memory and in Redis. */
 export interface JobRecord {

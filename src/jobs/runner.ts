@@ -2,7 +2,7 @@ import type { BackendSnapshot, Lease, ProgressReport, UpscaleWork, WorkSpec } fr
 import { rulesFor } from '../backends/rules.js';
 import { BackendError, UserError } from '../errors.js';
 import { finishUpscale } from '../upscale/prepare.js';
-import type { JobError, JobRecord, JobResult } from './job.js';
+import { jobErrorFrom, type JobError, type JobRecord, type JobResult } from './job.js';
 
 /** Units a job may try before it fails with the last unit's error. */
 export const MAX_ATTEMPTS = 3;
@@ -10,14 +10,14 @@ export const MAX_ATTEMPTS = 3;
 /** The abort reason of a job its caller cancelled. */
 export class CancelledError extends UserError {
   constructor() {
-    super('cancelled', 409);
+    super('cancelled', 'JOB_CANCELLED');
   }
 }
 
 /** The abort reason of jobs a stopping process gives up (not their fault, not a cancel). */
 export class ShutdownError extends BackendError {
   constructor(what: string) {
-    super(`${what} is shutting down; submit the job again`, 503);
+    super(`${what} is shutting down; submit the job again`, 'SHUTTING_DOWN');
   }
 }
 
@@ -48,8 +48,7 @@ export async function runAttempt(
   } catch (thrown) {
     const error = signal.aborted ? signal.reason : thrown;
     if (error instanceof CancelledError) return { kind: 'cancelled' };
-    const status = error instanceof BackendError || error instanceof UserError ? error.status : 500;
-    return { kind: 'failed', error: { status, message: (error as Error).message }, unitFault: error instanceof BackendError && !(error instanceof ShutdownError) };
+    return { kind: 'failed', error: jobErrorFrom(error), unitFault: error instanceof BackendError && !(error instanceof ShutdownError) };
   }
 }
 

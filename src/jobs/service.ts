@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { BackendSnapshot, UpscaleWork } from '../backends/backend.js';
 import { isReady } from '../backends/rules.js';
 import { BackendError, UserError } from '../errors.js';
-import { eventsBetween, isEndEvent, isFinished, newRecord, type JobEvent, type JobRecord, type JobResult } from './job.js';
+import { eventsBetween, isEndEvent, isFinished, jobError, newRecord, type JobEvent, type JobRecord, type JobResult } from './job.js';
 import { refusalAvoiding } from './runner.js';
 import type { JobTransport, QueueLoad } from './transport.js';
 
@@ -50,7 +50,7 @@ export class JobService {
 
   /** Checks the work against what can run it now and queues it; every refusal is thrown before anything is stored. */
   async submit(backend: string, work: UpscaleWork, parameters: Record<string, unknown>): Promise<JobRecord> {
-    if (!this.accepting) throw new BackendError('the service is shutting down; retry on another node', 503);
+    if (!this.accepting) throw new BackendError('the service is shutting down; retry on another node', 'SHUTTING_DOWN');
     const snapshot = (await this.snapshots()).find((s) => s.backend === backend)!;
     const refusal = refusalAvoiding(snapshot, work, []);
     if (refusal !== undefined) throw refusal;
@@ -61,7 +61,7 @@ export class JobService {
 
   async get(id: string): Promise<JobRecord> {
     const job = await this.transport.get(id);
-    if (job === undefined) throw new UserError(`job ${id} not found (unknown, finished more than RESULT_TTL_SECONDS ago, or lost with a Redis that restarted without persistence)`, 404);
+    if (job === undefined) throw new UserError(`job ${id} not found (unknown, finished more than RESULT_TTL_SECONDS ago, or lost with a Redis that restarted without persistence)`, 'JOB_NOT_FOUND');
     return job;
   }
 
@@ -128,7 +128,7 @@ export class JobService {
           return; // unreachable for now: the next tick reads again
         }
         if (now === undefined) {
-          const error = { status: 503, message: `job ${seen.id} is gone: its store no longer has it (a Redis restarted without persistence, or it expired)` };
+          const error = jobError('JOB_LOST', `job ${seen.id} is gone: its store no longer has it (a Redis restarted without persistence, or it expired)`);
           return emit({ type: 'failed', error }, { ...last, state: 'failed', error });
         }
         for (const event of eventsBetween(last, now)) emit(event, now);
@@ -151,7 +151,7 @@ export class JobService {
     if (isFinished(job.state)) return Promise.resolve(job);
     return new Promise((resolve, reject) => {
       this.follow(job, (event, now) => {
-        if (event.type === 'closing') reject(new BackendError(`${event.message} (GET /jobs/${job.id})`, 503));
+        if (event.type === 'closing') reject(new BackendError(`${event.message} (GET /jobs/${job.id})`, 'SHUTTING_DOWN'));
         else if (isEndEvent(event)) resolve(now);
       });
     });
@@ -175,7 +175,7 @@ export class JobService {
       const since = this.strandedSince.get(job.id) ?? now;
       this.strandedSince.set(job.id, since);
       if (now - since < this.options.unavailableGraceMs) continue;
-      const error = { status: 503, message: `no ${job.backend} unit could run this job for ${Math.round((now - since) / 1000)} s: ${refusal.message}` };
+      const error = jobError('BACKEND_UNAVAILABLE', `no ${job.backend} unit could run this job for ${Math.round((now - since) / 1000)} s: ${refusal.message}`);
       await this.transport.failWaiting(job.id, error);
       this.strandedSince.delete(job.id);
     }

@@ -46,6 +46,6 @@ export interface JobTransport {
 /** MAX_QUEUE jobs already wait. */
 export class QueueFullError extends BackendError {
   constructor(maxQueued: number) {
-    super(`the queue is full (${maxQueued} jobs waiting, MAX_QUEUE); retry later`, 503);
+    super(`the queue is full (${maxQueued} jobs waiting, MAX_QUEUE); retry later`, 'QUEUE_FULL');
   }
 }

@@ -15,10 +15,10 @@ export interface LatentSizeRequest {
 export function latentTargetSize(current: { height: number; width: number }, request: LatentSizeRequest): { height: number; width: number } {
   const { scale, width, height } = request;
   if (scale !== undefined) {
-    if (width !== undefined || height !== undefined) throw new UserError('give either scale or width and height, not both');
-    if (!(scale > 0)) throw new UserError(`scale must be positive; got ${scale}`);
+    if (width !== undefined || height !== undefined) throw new UserError('give either scale or width and height, not both', 'INVALID_SIZE');
+    if (!(scale > 0)) throw new UserError(`scale must be positive; got ${scale}`, 'INVALID_SIZE');
     return { height: roundHalfEven(current.height * scale), width: roundHalfEven(current.width * scale) };
   }
-  if (width === undefined || height === undefined) throw new UserError('give width and height (latent cells), or scale');
+  if (width === undefined || height === undefined) throw new UserError('give width and height (latent cells), or scale', 'INVALID_SIZE');
   return { height, width };
 }

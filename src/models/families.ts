@@ -139,7 +139,7 @@ export const FAMILIES: Readonly<Record<FamilyName, ModelFamily>> = {
 };
 
 export function familyNamed(name: string): ModelFamily {
-  if (!(FAMILY_NAMES as readonly string[]).includes(name)) throw unknownName('model family', name, FAMILY_NAMES);
+  if (!(FAMILY_NAMES as readonly string[]).includes(name)) throw unknownName('model family', name, FAMILY_NAMES, 'INVALID_ARGUMENT');
   return FAMILIES[name as FamilyName];
 }
 
@@ -151,11 +151,11 @@ export function familyNamed(name: string): ModelFamily {
 export function clipSkipRefusal(model: string, family: ModelFamily, maxClipSkip: number, clipSkip: number): UserError | undefined {
   if (clipSkip <= 1) return undefined;
   if (!family.clipSkip) {
-    return new UserError(`clip_skip ${clipSkip}: model '${model}' is ${family.label}, which takes no clip skip (A1111 applies CLIP_stop_at_last_layers to SD 1.x only; allowed: 1)`);
+    return new UserError(`clip_skip ${clipSkip}: model '${model}' is ${family.label}, which takes no clip skip (A1111 applies CLIP_stop_at_last_layers to SD 1.x only; allowed: 1)`, 'UNSUPPORTED_BY_BACKEND');
   }
   if (clipSkip > maxClipSkip) {
     const offered = maxClipSkip === 1 ? 'its text encoder has only last_hidden_state' : `its text encoder has outputs up to ${clipSkipOutput(maxClipSkip)}`;
-    return new UserError(`clip_skip ${clipSkip}: model '${model}' offers clip skip 1 to ${maxClipSkip} (${offered}; allowed: 1–${maxClipSkip})`);
+    return new UserError(`clip_skip ${clipSkip}: model '${model}' offers clip skip 1 to ${maxClipSkip} (${offered}; allowed: 1–${maxClipSkip})`, 'UNSUPPORTED_BY_BACKEND');
   }
   return undefined;
 }

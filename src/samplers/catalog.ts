@@ -45,7 +45,7 @@ export function samplerNamed(name: string): SamplerInfo {
   const wanted = name.toLowerCase();
   const found = SAMPLERS.find((s) => s.name === wanted || s.label.toLowerCase() === wanted);
   if (found === undefined) {
-    throw unknownName('sampler', name, SAMPLERS.map((s) => `${s.name} (${s.label})`));
+    throw unknownName('sampler', name, SAMPLERS.map((s) => `${s.name} (${s.label})`), 'UNKNOWN_SAMPLER');
   }
   return found;
 }

@@ -130,6 +130,6 @@ export const SCHEDULER_NAMES: readonly string[] = SCHEDULERS.map((s) => s.name);
 export function schedulerNamed(name: string): Scheduler {
   const wanted = name.toLowerCase();
   const scheduler = SCHEDULERS.find((s) => [s.name, s.label ?? '', ...(s.aliases ?? [])].some((n) => n.toLowerCase() === wanted));
-  if (scheduler === undefined) throw unknownName('scheduler', name, SCHEDULER_NAMES);
+  if (scheduler === undefined) throw unknownName('scheduler', name, SCHEDULER_NAMES, 'UNKNOWN_SCHEDULER');
   return scheduler;
 }

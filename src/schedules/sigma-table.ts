@@ -53,7 +53,7 @@ export const SIGMA_TABLES: readonly SigmaTable[] = [
 
 export function sigmaTableNamed(name: string): SigmaTable {
   const table = SIGMA_TABLES.find((t) => t.name === name);
-  if (table === undefined) throw unknownName('model table', name, SIGMA_TABLES.map((t) => t.name));
+  if (table === undefined) throw unknownName('model table', name, SIGMA_TABLES.map((t) => t.name), 'UNKNOWN_SIGMA_TABLE');
   return table;
 }
 

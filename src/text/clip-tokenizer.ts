@@ -44,7 +44,7 @@ export class ClipTokenizer {
     this.ranks = new Map(vocabulary.merges.map((pair, rank) => [pair, rank]));
     const id = (token: string): number => {
       const value = vocabulary.vocab.get(token);
-      if (value === undefined) throw new UserError(`tokenizer vocabulary has no ${token} token`);
+      if (value === undefined) throw new UserError(`tokenizer vocabulary has no ${token} token`, 'FILE_UNREADABLE');
       return value;
     };
     this.startId = id(START);
@@ -60,13 +60,13 @@ export class ClipTokenizer {
     try {
       [vocabText, mergesText] = await Promise.all([readFile(vocabPath, 'utf8'), readFile(mergesPath, 'utf8')]);
     } catch (error) {
-      throw new UserError(`tokenizer: cannot read ${(error as NodeJS.ErrnoException).path ?? directory} (expected vocab.json and merges.txt)`);
+      throw new UserError(`tokenizer: cannot read ${(error as NodeJS.ErrnoException).path ?? directory} (expected vocab.json and merges.txt)`, 'FILE_UNREADABLE');
     }
     let vocab: Record<string, number>;
     try {
       vocab = JSON.parse(vocabText) as Record<string, number>;
     } catch {
-      throw new UserError(`tokenizer: ${vocabPath} is not JSON`);
+      throw new UserError(`tokenizer: ${vocabPath} is not JSON`, 'FILE_UNREADABLE');
     }
     return new ClipTokenizer({ vocab: new Map(Object.entries(vocab)), merges: parseMerges(mergesText) });
   }

@@ -29,10 +29,10 @@ export function prepareUpscale(image: Uint8Array, request: UpscaleParameters, ba
   const input = sniffImage(image);
   const inputMegapixels = (input.width * input.height) / 1e6;
   if (inputMegapixels > limits.maxInputMegapixels) {
-    throw new UserError(`image: ${input.width}×${input.height} is ${inputMegapixels.toFixed(1)} megapixels; the limit is ${limits.maxInputMegapixels} (MAX_INPUT_MEGAPIXELS)`, 413);
+    throw new UserError(`image: ${input.width}×${input.height} is ${inputMegapixels.toFixed(1)} megapixels; the limit is ${limits.maxInputMegapixels} (MAX_INPUT_MEGAPIXELS)`, 'IMAGE_TOO_LARGE');
   }
   const backend = request.backend ?? backends[0]!;
-  if (!backends.includes(backend)) throw unknownName('backend', backend, backends);
+  if (!backends.includes(backend)) throw unknownName('backend', backend, backends, 'UNKNOWN_BACKEND');
   const method = upscaleMethod(request.method).name;
   const sampler = samplerNamed(request.sampler);
   const scheduler = schedulerNamed(request.scheduler);

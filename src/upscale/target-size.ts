@@ -19,10 +19,10 @@ export function targetSize(
   maxMegapixels: number,
 ): TargetSize {
   if (request.scale !== undefined && (request.width !== undefined || request.height !== undefined)) {
-    throw new UserError('give either scale or width and height, not both');
+    throw new UserError('give either scale or width and height, not both', 'INVALID_SIZE');
   }
   if ((request.width === undefined) !== (request.height === undefined)) {
-    throw new UserError('width and height go together; give both, or scale');
+    throw new UserError('width and height go together; give both, or scale', 'INVALID_SIZE');
   }
   const scale = request.scale ?? 2;
   const requestedWidth = request.width ?? input.width * scale;
@@ -31,7 +31,7 @@ export function targetSize(
   const height = Math.max(LATENT_CELL, Math.round(requestedHeight / LATENT_CELL) * LATENT_CELL);
   const megapixels = (width * height) / 1e6;
   if (megapixels > maxMegapixels) {
-    throw new UserError(`output ${width}×${height} is ${megapixels.toFixed(2)} megapixels; the limit is ${maxMegapixels} (MAX_OUTPUT_MEGAPIXELS)`);
+    throw new UserError(`output ${width}×${height} is ${megapixels.toFixed(2)} megapixels; the limit is ${maxMegapixels} (MAX_OUTPUT_MEGAPIXELS)`, 'OUTPUT_TOO_LARGE');
   }
   const exact = width === requestedWidth && height === requestedHeight;
   return exact ? { width, height } : { width, height, rounded: { requestedWidth, requestedHeight } };

@@ -48,7 +48,7 @@ t.test('float16 encode rounds each value to the nearest half', async (t) => {
 });
 
 t.test('rejects what it cannot read with a clear message', async (t) => {
-  t.throws(() => decodeNpy(handMadeNpy('<f8', '(1, 1, 1, 1)', new Uint8Array(8))), new UserError(".npy: dtype '<f8' is not supported; save the latent as little-endian float32 ('<f4') or float16 ('<f2')"));
+  t.throws(() => decodeNpy(handMadeNpy('<f8', '(1, 1, 1, 1)', new Uint8Array(8))), new UserError(".npy: dtype '<f8' is not supported; save the latent as little-endian float32 ('<f4') or float16 ('<f2')", 'LATENT_UNREADABLE'));
   t.throws(() => decodeNpy(handMadeNpy('>f4', '(1, 1, 1, 1)', new Uint8Array(4))), { message: /dtype '>f4' is not supported/ });
   t.throws(() => decodeNpy(handMadeNpy('<f4', '(1, 1, 1, 1)', new Uint8Array(4), 'True')), { message: /Fortran-ordered/ });
   t.throws(() => decodeNpy(handMadeNpy('<f4', '(4, 4)', new Uint8Array(64))), { message: /must be 4-D.*got 2-D shape \[4, 4\]/ });

@@ -45,7 +45,7 @@ export class A1111Client {
     try {
       return await this.call<A1111SchedulerInfo[]>('GET', '/sdapi/v1/schedulers');
     } catch (error) {
-      if (error instanceof BackendError && / answered 404/.test(error.message)) return undefined;
+      if (error instanceof A1111StatusError && error.answered === 404) return undefined;
       throw error;
     }
   }
@@ -68,7 +68,7 @@ export class A1111Client {
     const deadline = AbortSignal.timeout(timeoutMs);
     const combined = signal ? AbortSignal.any([deadline, signal]) : deadline;
     const fail = (error: unknown): Error => deadline.aborted
-      ? new BackendError(`${where} did not answer ${path} within ${timeoutMs / 1000} s`, 504)
+      ? new BackendError(`${where} did not answer ${path} within ${timeoutMs / 1000} s`, 'BACKEND_TIMEOUT')
       : requestFailure(where, error);
     let response: Dispatcher.ResponseData;
     try {
@@ -91,13 +91,20 @@ export class A1111Client {
     });
     if (response.statusCode >= 400) {
       const hint = response.statusCode === 401 ? ' (check the user:password in A1111_URLS against A1111\'s --api-auth)' : '';
-      throw new BackendError(`${where} answered ${response.statusCode} to ${method} ${path}: ${a1111Message(text)}${hint}`, 502);
+      throw new A1111StatusError(`${where} answered ${response.statusCode} to ${method} ${path}: ${a1111Message(text)}${hint}`, response.statusCode);
     }
     try {
       return JSON.parse(text) as T;
     } catch {
-      throw new BackendError(`${where} answered ${method} ${path} with something that is not JSON: ${text.slice(0, 200)}`, 502);
+      throw new BackendError(`${where} answered ${method} ${path} with something that is not JSON: ${text.slice(0, 200)}`, 'BACKEND_BAD_ANSWER');
     }
+  }
+}
+
+/** A1111 answered with an HTTP error status (kept, so callers can tell a missing route from a failure). */
+export class A1111StatusError extends BackendError {
+  constructor(message: string, readonly answered: number) {
+    super(message, 'BACKEND_BAD_ANSWER');
   }
 }
 
@@ -116,5 +123,5 @@ function a1111Message(text: string): string {
 function requestFailure(where: string, error: unknown): Error {
   if ((error as Error).name === 'AbortError') return error as Error;
   const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-  return new BackendError(`${where} is unreachable (${code})`, 503);
+  return new BackendError(`${where} is unreachable (${code})`, 'BACKEND_UNAVAILABLE');
 }

@@ -68,7 +68,7 @@ export class A1111Instance {
   /** A job failed here: unreachable means down until a probe answers; stalls and repeated failures mean out for a while. */
   failed(error: BackendError, stalled: boolean): void {
     this.failures++;
-    if (error.status === 503) {
+    if (error.code === 'BACKEND_UNAVAILABLE') {
       this.reachable = false;
       this.probeError = error.message;
     }
@@ -97,7 +97,7 @@ export class A1111Instance {
       const response = await this.client.img2img(payload, call);
       call.throwIfAborted();
       const image = response.images?.[0];
-      if (typeof image !== 'string') throw new BackendError(`A1111 at ${this.url} returned no image`, 502);
+      if (typeof image !== 'string') throw new BackendError(`A1111 at ${this.url} returned no image`, 'BACKEND_BAD_ANSWER');
       const png = Buffer.from(image, 'base64');
       this.checkImage(png);
       return { png, seed: seedFromInfo(response.info) ?? work.seed, ranOn: this.url };
@@ -143,9 +143,9 @@ export class A1111Instance {
     try {
       format = sniffImage(png).format;
     } catch {
-      throw new BackendError(`A1111 at ${this.url} returned something that is not an image (${png.length} bytes starting ${Buffer.from(png.subarray(0, 8)).toString('hex')})`, 502);
+      throw new BackendError(`A1111 at ${this.url} returned something that is not an image (${png.length} bytes starting ${Buffer.from(png.subarray(0, 8)).toString('hex')})`, 'BACKEND_BAD_ANSWER');
     }
-    if (format !== 'png') throw new BackendError(`A1111 at ${this.url} returned a ${format} image, not a PNG (check its samples_format setting)`, 502);
+    if (format !== 'png') throw new BackendError(`A1111 at ${this.url} returned a ${format} image, not a PNG (check its samples_format setting)`, 'BACKEND_BAD_ANSWER');
   }
 
   private now(): number {
@@ -156,7 +156,7 @@ export class A1111Instance {
 /** A job whose A1111 stopped making progress; the instance is taken out and the job moved. */
 export class StallError extends BackendError {
   constructor(url: string, stallMs: number) {
-    super(`A1111 at ${url} made no progress for ${stallMs / 1000} s (A1111_STALL_SECONDS); it was interrupted and taken out of service`, 504);
+    super(`A1111 at ${url} made no progress for ${stallMs / 1000} s (A1111_STALL_SECONDS); it was interrupted and taken out of service`, 'BACKEND_TIMEOUT');
   }
 }
 

@@ -22,8 +22,8 @@ export const A1111_RULES: BackendRules = {
   },
   refusal(snapshot, work) {
     const modes = healthyModes(snapshot.units);
-    if (modes.length === 0) return new BackendError(`no A1111 instance is available (${unitErrors(snapshot, 'none configured')})`, 503);
+    if (modes.length === 0) return new BackendError(`no A1111 instance is available (${unitErrors(snapshot, 'none configured')})`, 'BACKEND_UNAVAILABLE');
     const reasons = modes.map((mode) => unsupportedReason(work, mode));
-    return reasons.every((reason) => reason !== undefined) ? new UserError(reasons[0]!) : undefined;
+    return reasons.every((reason) => reason !== undefined) ? new UserError(reasons[0]!, 'UNSUPPORTED_BY_BACKEND') : undefined;
   },
 };

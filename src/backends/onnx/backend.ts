@@ -156,7 +156,7 @@ export class OnnxBackend implements Backend {
   private model(work: UpscaleWork): StableDiffusionModel {
     const name = work.model ?? this.models.keys().next().value!;
     const model = this.models.get(name);
-    if (model === undefined) throw unknownName('model', name, [...this.models.keys()]);
+    if (model === undefined) throw unknownName('model', name, [...this.models.keys()], 'UNKNOWN_MODEL');
     return model;
   }
 

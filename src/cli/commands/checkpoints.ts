@@ -7,7 +7,7 @@ import { parseCommandArgs, parseInteger } from '../options.js';
 import type { Command } from './command.js';
 
 function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
-  if (!(allowed as readonly string[]).includes(value)) throw new UserError(`--${flag} must be one of ${allowed.join(', ')}; got '${value}'`);
+  if (!(allowed as readonly string[]).includes(value)) throw new UserError(`--${flag} must be one of ${allowed.join(', ')}; got '${value}'`, 'INVALID_ARGUMENT');
   return value as T;
 }
 
@@ -48,7 +48,7 @@ export const makeTestCheckpointCommand: Command = {
       precision: { type: 'string', default: 'fp32' },
       seed: { type: 'string', default: '0' },
     }, ['OUT.safetensors']);
-    if (values.family === undefined) throw new UserError(`--family is required (one of ${FAMILY_NAMES.join(', ')})`);
+    if (values.family === undefined) throw new UserError(`--family is required (one of ${FAMILY_NAMES.join(', ')})`, 'INVALID_ARGUMENT');
     const written = writeTestCheckpoint(positionals[0]!, {
       family: oneOf('family', values.family, FAMILY_NAMES),
       size: oneOf<TestCheckpointSize>('size', values.size, ['tiny', 'full']),

@@ -32,11 +32,11 @@ export const makeTestModelCommand: Command = {
       'unet-depth': { type: 'string', default: '1' },
       seed: { type: 'string', default: '0' },
     }, ['DIR']);
-    if (values.timestep !== 'float' && values.timestep !== 'int64') throw new UserError(`--timestep must be float or int64; got '${values.timestep}'`);
-    if (values.prediction !== 'eps' && values.prediction !== 'v') throw new UserError(`--prediction must be eps or v; got '${values.prediction}'`);
+    if (values.timestep !== 'float' && values.timestep !== 'int64') throw new UserError(`--timestep must be float or int64; got '${values.timestep}'`, 'INVALID_ARGUMENT');
+    if (values.prediction !== 'eps' && values.prediction !== 'v') throw new UserError(`--prediction must be eps or v; got '${values.prediction}'`, 'INVALID_ARGUMENT');
     const positive = (flag: string, text: string): number => {
       const value = parseInteger(flag, text)!;
-      if (value < 1) throw new UserError(`--${flag} must be at least 1; got ${value}`);
+      if (value < 1) throw new UserError(`--${flag} must be at least 1; got ${value}`, 'INVALID_ARGUMENT');
       return value;
     };
     let vocabulary = byteVocabulary();
@@ -44,7 +44,7 @@ export const makeTestModelCommand: Command = {
       try {
         vocabulary = await readClipVocabulary(values['clip-bpe']);
       } catch (error) {
-        throw new UserError(`--clip-bpe ${values['clip-bpe']}: ${(error as Error).message}`);
+        throw new UserError(`--clip-bpe ${values['clip-bpe']}: ${(error as Error).message}`, 'FILE_UNREADABLE');
       }
     }
     const directory = positionals[0]!;
@@ -76,10 +76,10 @@ export const noiseCommand: Command = {
   example: 'latent-upscale noise --seed 42 --shape 1,4,64,64 noise.npy',
   async run(args, io) {
     const { values, positionals } = parseCommandArgs(args, { seed: { type: 'string' }, shape: { type: 'string' } }, ['OUT.npy']);
-    if (values.seed === undefined || !/^\d+$/.test(values.seed)) throw new UserError(`--seed must be a non-negative integer; got '${values.seed ?? ''}'`);
+    if (values.seed === undefined || !/^\d+$/.test(values.seed)) throw new UserError(`--seed must be a non-negative integer; got '${values.seed ?? ''}'`, 'INVALID_ARGUMENT');
     const shape = latentShape((values.shape ?? '').split(',').map((s) => Number(s.trim())));
     const count = shape.reduce((a, b) => a * b, 1);
-    if (count > MAX_NOISE_VALUES) throw new UserError(`--shape [${shape.join(', ')}] has ${count} values; the limit is ${MAX_NOISE_VALUES}`);
+    if (count > MAX_NOISE_VALUES) throw new UserError(`--shape [${shape.join(', ')}] has ${count} values; the limit is ${MAX_NOISE_VALUES}`, 'INVALID_ARGUMENT');
     const noise = new TorchGenerator(BigInt(values.seed)).randn(count);
     await writeFile(positionals[0]!, encodeNpy(latent(shape, noise)));
     io.stderr(`wrote torch.randn([${shape.join(', ')}]) for seed ${values.seed} to ${positionals[0]}`);
@@ -93,7 +93,7 @@ export const tokenizeCommand: Command = {
   example: 'latent-upscale tokenize --model models/sd15 "a photo of a cat"',
   async run(args, io) {
     const { values, positionals } = parseCommandArgs(args, { model: { type: 'string' } }, ['PROMPT']);
-    if (values.model === undefined) throw new UserError('--model is required (a diffusers model folder with tokenizer/vocab.json and merges.txt)');
+    if (values.model === undefined) throw new UserError('--model is required (a diffusers model folder with tokenizer/vocab.json and merges.txt)', 'INVALID_ARGUMENT');
     const folder = join(values.model, 'tokenizer');
     const tokenizer = await ClipTokenizer.fromDirectory(folder);
     io.stdout(JSON.stringify(tokenizer.encode(positionals[0]!, { padId: await readPadId(folder, tokenizer) })));

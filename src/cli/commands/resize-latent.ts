@@ -21,7 +21,7 @@ export const resizeLatentCommand: Command = {
       providers: { type: 'string', default: process.env['EXECUTION_PROVIDERS'] ?? 'cpu' },
     }, ['IN', 'OUT']);
     const [inputPath, outputPath] = positionals as [string, string];
-    if (values.method === undefined) throw new UserError(`--method is required (allowed: ${UPSCALE_METHOD_NAMES.join(', ')})`);
+    if (values.method === undefined) throw new UserError(`--method is required (allowed: ${UPSCALE_METHOD_NAMES.join(', ')})`, 'INVALID_ARGUMENT');
     const pool = new SessionPool({ providers: parseProviders(values.providers), intraOpThreads: 0 });
     const input = await readLatentFile(inputPath);
     const [, , height, width] = input.latent.shape;

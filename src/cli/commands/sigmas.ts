@@ -20,7 +20,7 @@ export const sigmasCommand: Command = {
       table: { type: 'string', default: 'sd1' },
     }, []);
     const steps = parseInteger('steps', values.steps);
-    if (steps === undefined) throw new UserError('--steps is required');
+    if (steps === undefined) throw new UserError('--steps is required', 'INVALID_ARGUMENT');
     const denoise = parseNumber('denoise', values.denoise)!;
     const fixSteps = !values['no-fix-steps'];
     const schedule = img2imgSchedule({

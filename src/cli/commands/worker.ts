@@ -15,10 +15,10 @@ export const workerCommand: Command = {
     try {
       config = loadConfig(process.env);
     } catch (error) {
-      throw error instanceof ConfigError ? new UserError(error.message) : error;
+      throw error instanceof ConfigError ? new UserError(error.message, 'INVALID_ARGUMENT') : error;
     }
     const redisUrl = config.redisUrl;
-    if (redisUrl === undefined) throw new UserError('worker needs REDIS_URL (the Redis the API nodes use)');
+    if (redisUrl === undefined) throw new UserError('worker needs REDIS_URL (the Redis the API nodes use)', 'INVALID_ARGUMENT');
     // Listening before anything starts: a signal during start-up stops the worker once it has started.
     const stopRequested = new Promise<void>((resolve) => {
       process.once('SIGTERM', resolve);

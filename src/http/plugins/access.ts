@@ -4,7 +4,14 @@ import underPressure from '@fastify/under-pressure';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { timingSafeEqual } from 'node:crypto';
 import type { Config } from '../../config.js';
+import { BackendError, UserError } from '../../errors.js';
 import { errorBody } from '../errors.js';
+
+class OverloadedError extends BackendError {
+  constructor() {
+    super('the service is overloaded (its event loop lags more than MAX_EVENT_LOOP_DELAY_MS); retry in a few seconds', 'OVERLOADED');
+  }
+}
 
 /** Routes anyone may call even when API keys are set: probes, and the page shell (it asks for a key). */
 const OPEN_ROUTES = new Set(['/healthz', '/readyz', '/']);
@@ -32,7 +39,7 @@ export async function accessPlugin(app: FastifyInstance, config: Config): Promis
     app.addHook('onRequest', async (request, reply) => {
       if (OPEN_ROUTES.has(request.routeOptions.url ?? '') || request.method === 'OPTIONS') return;
       if (!knownKey(config.apiKeys, bearerKey(request))) {
-        await reply.code(401).header('www-authenticate', 'Bearer').send(errorBody(401, 'an API key is required: send Authorization: Bearer <key> (one of API_KEYS)'));
+        await reply.code(401).header('www-authenticate', 'Bearer').send(errorBody('UNAUTHORIZED', 'an API key is required: send Authorization: Bearer <key> (one of API_KEYS)'));
       }
     });
   }
@@ -42,12 +49,13 @@ export async function accessPlugin(app: FastifyInstance, config: Config): Promis
       timeWindow: '1 minute',
       keyGenerator: (request) => bearerKey(request) ?? request.ip,
       allowList: (request) => OPEN_ROUTES.has(request.routeOptions.url ?? ''),
-      errorResponseBuilder: (_request, context) => ({ ...errorBody(429, `rate limit: ${context.max} requests per minute per key (RATE_LIMIT_PER_MINUTE); retry in ${Math.ceil(context.ttl / 1000)} s`) }),
+      errorResponseBuilder: (_request, context) => new UserError(`rate limit: ${context.max} requests per minute per key (RATE_LIMIT_PER_MINUTE); retry in ${Math.ceil(context.ttl / 1000)} s`, 'RATE_LIMITED'),
     });
   }
   await app.register(underPressure, {
     maxEventLoopDelay: config.maxEventLoopDelayMs,
     retryAfter: 5,
+    customError: OverloadedError,
     exposeStatusRoute: false,
   });
 }

@@ -2,9 +2,10 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { isEndEvent, isFinished, jobView, type JobRecord } from '../../jobs/job.js';
-import { errorBody } from '../errors.js';
+import { ERROR_CODE_NAMES, UserError } from '../../errors.js';
+import { errorSchema } from '../errors.js';
 import type { Services } from '../services.js';
-import { errorSchema, sendResult, submitUpscale, upscaleBodySchema, upscaleResultSchema } from './upscale.js';
+import { sendResult, submitUpscale, upscaleBodySchema, upscaleResultSchema } from './upscale.js';
 
 const idParams = z.object({ id: z.string().uuid().describe('Job id from POST /jobs') });
 const jobSchema = z.object({
@@ -20,7 +21,7 @@ const jobSchema = z.object({
   started_at: z.string().nullable(),
   finished_at: z.string().nullable(),
   ran_on: z.string().nullable(),
-  error: z.object({ status: z.number(), message: z.string() }).nullable(),
+  error: z.object({ status: z.number(), code: z.enum(ERROR_CODE_NAMES), message: z.string() }).nullable(),
   parameters: z.record(z.string(), z.unknown()),
 });
 
@@ -56,7 +57,7 @@ export async function jobRoutes(app: FastifyInstance, services: Services): Promi
   }, async (request, reply) => {
     const job = await find(request.params.id);
     if (!isFinished(job.state)) {
-      return reply.code(409).send(errorBody(409, `job ${job.id} is ${job.state}; the result is ready when GET /jobs/${job.id} says succeeded`));
+      throw new UserError(`job ${job.id} is ${job.state}; the result is ready when GET /jobs/${job.id} says succeeded`, 'JOB_NOT_FINISHED');
     }
     return sendResult(services, job, request, reply);
   });

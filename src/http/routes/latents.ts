@@ -25,7 +25,7 @@ export async function latentRoutes(app: FastifyInstance, services: Services): Pr
   }, async (request, reply) => {
     const body = request.body;
     if (!(body instanceof Uint8Array) || body.length === 0) {
-      throw new UserError('send the latent file as the request body with Content-Type: application/octet-stream', 415);
+      throw new UserError('send the latent file as the request body with Content-Type: application/octet-stream', 'UNSUPPORTED_MEDIA_TYPE');
     }
     const { file, format } = decodeLatentDetected(body, 'body');
     const [, , height, width] = file.latent.shape;

@@ -18,15 +18,13 @@ export const upscaleResultSchema = z.object({
   parameters: z.record(z.string(), z.unknown()).describe('Every value used, including the seed and any size rounding.'),
 });
 
-export const errorSchema = z.object({ statusCode: z.number(), error: z.string(), message: z.string() });
-
 export function decodeImage(text: string): Uint8Array {
   const base64 = text.replace(/^data:[^,]*,/, '').replace(/\s+/g, '');
   if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(base64) || base64.length % 4 === 1) {
-    throw new UserError('image: not valid base64 (send the file as base64, optionally with a data:image/...;base64, prefix)', 400);
+    throw new UserError('image: not valid base64 (send the file as base64, optionally with a data:image/...;base64, prefix)', 'IMAGE_NOT_BASE64');
   }
   const bytes = Buffer.from(base64, 'base64');
-  if (bytes.length === 0) throw new UserError('image: empty', 400);
+  if (bytes.length === 0) throw new UserError('image: empty', 'IMAGE_NOT_BASE64');
   return bytes;
 }
 
@@ -41,10 +39,10 @@ export function wantsJson(request: FastifyRequest): boolean {
 
 /** A finished job's result: the PNG by default, JSON with base64 images when the client asks for JSON. */
 export async function sendResult(services: Services, job: JobRecord, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-  if (job.state === 'failed') return reply.code(job.error!.status).send({ statusCode: job.error!.status, error: 'Job failed', message: job.error!.message });
-  if (job.state === 'cancelled') return reply.code(409).send(errorBody(409, `job ${job.id} was cancelled`));
+  if (job.state === 'failed') return reply.code(job.error!.status).send(errorBody(job.error!.code, job.error!.message));
+  if (job.state === 'cancelled') throw new UserError(`job ${job.id} was cancelled`, 'JOB_CANCELLED');
   const result = await services.jobs.result(job);
-  if (result === undefined) throw new UserError(`job ${job.id}: its result is no longer stored (RESULT_TTL_SECONDS)`, 404);
+  if (result === undefined) throw new UserError(`job ${job.id}: its result is no longer stored (RESULT_TTL_SECONDS)`, 'RESULT_EXPIRED');
   if (wantsJson(request)) return reply.send({ images: [Buffer.from(result.png).toString('base64')], parameters: result.parameters });
   return reply.header('content-type', 'image/png').header('x-seed', String(result.seed)).send(Buffer.from(result.png));
 }

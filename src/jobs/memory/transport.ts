@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Backend, BackendSnapshot, Lease, UpscaleWork } from '../../backends/backend.js';
-import { isFinished, type EndState, type JobError, type JobRecord, type JobResult, type NewJob } from '../job.js';
+import { isFinished, jobErrorFrom, type EndState, type JobError, type JobRecord, type JobResult, type NewJob } from '../job.js';
 import { CancelledError, ShutdownError, retryElsewhere, runAttempt, type JobObserver } from '../runner.js';
 import { QueueFullError, type JobTransport, type QueueLoad, type WaitingJob } from '../transport.js';
 
@@ -98,7 +98,7 @@ export class MemoryTransport implements JobTransport {
     const error = new ShutdownError('the service');
     for (const entry of [...this.line]) {
       this.leaveLine(entry);
-      this.end(entry, 'failed', { status: error.status, message: error.message });
+      this.end(entry, 'failed', jobErrorFrom(error));
     }
     for (const entry of this.jobs.values()) if (entry.record.state === 'running') entry.abort.abort(error);
     await Promise.allSettled([...this.runs]);

@@ -221,11 +221,11 @@ export class RedisTransport implements JobTransport {
   private guard<T>(what: string, call: Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new BackendError(`Redis did not answer within ${this.options.timeoutMs} ms (${what}); retry later`, 503)), this.options.timeoutMs);
+      timer = setTimeout(() => reject(new BackendError(`Redis did not answer within ${this.options.timeoutMs} ms (${what}); retry later`, 'STORE_UNAVAILABLE')), this.options.timeoutMs);
     });
     const failed = call.catch((error: unknown) => {
       if (error instanceof BackendError) throw error;
-      throw new BackendError(`Redis is unreachable (${what}: ${(error as Error).message}); retry later`, 503);
+      throw new BackendError(`Redis is unreachable (${what}: ${(error as Error).message}); retry later`, 'STORE_UNAVAILABLE');
     });
     return Promise.race([failed, deadline]).finally(() => clearTimeout(timer));
   }

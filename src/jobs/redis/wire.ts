@@ -1,6 +1,6 @@
 import type { UpscaleWork } from '../../backends/backend.js';
 import { samplerNamed } from '../../samplers/catalog.js';
-import type { JobError, JobRecord } from '../job.js';
+import { isErrorCode, jobError, type JobError, type JobRecord } from '../job.js';
 
 // What travels through Redis between API nodes and workers: plain JSON, and the image bytes under keys
 // of their own so that reading a job's state never pulls its megabytes.
@@ -74,11 +74,11 @@ export function decodeFailure(reason: string | undefined): JobError | 'cancelled
   try {
     const parsed = JSON.parse(reason ?? '') as Partial<JobError> & { cancelled?: boolean };
     if (parsed.cancelled) return 'cancelled';
-    if (typeof parsed.status === 'number' && typeof parsed.message === 'string') return { status: parsed.status, message: parsed.message };
+    if (isErrorCode(parsed.code) && typeof parsed.message === 'string') return jobError(parsed.code, parsed.message);
   } catch {
     // a worker crash or a stall leaves BullMQ's own text
   }
-  return { status: 503, message: reason ? `the job failed on a worker: ${reason}` : 'the job failed on a worker' };
+  return jobError('BACKEND_UNAVAILABLE', reason ? `the job failed on a worker: ${reason}` : 'the job failed on a worker');
 }
 
 /** An ended-while-waiting record, as stored under endedKey (its dates as ISO strings). */

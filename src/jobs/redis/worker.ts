@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import type { Backend, Lease, UpscaleWork } from '../../backends/backend.js';
 import { isReady } from '../../backends/rules.js';
 import { BackendError } from '../../errors.js';
-import type { EndState, JobError, JobRecord } from '../job.js';
+import { jobError, type EndState, type JobError, type JobRecord } from '../job.js';
 import { CancelledError, MAX_ATTEMPTS, ShutdownError, refusalAvoiding, runAttempt, type JobObserver } from '../runner.js';
 import { publishHeartbeat, removeHeartbeat } from './fleet.js';
 import { CANCEL_CHANNEL, encodeFailure, inputKey, queueName, resultKey, workFromWire, type JobData, type WireOutcome, type WireProgress } from './wire.js';
@@ -29,7 +29,7 @@ export interface RunningWorkers {
 /** The job's store vanished under it (a Redis restarted without persistence): stop working on it. */
 class LostJobError extends BackendError {
   constructor(id: string) {
-    super(`job ${id} is no longer in Redis`, 503);
+    super(`job ${id} is no longer in Redis`, 'JOB_LOST');
   }
 }
 
@@ -87,7 +87,7 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
     running.set(job.id!, controller);
     try {
       const image = await redis.getBuffer(inputKey(job.id!));
-      if (image === null) return end(job, 'failed', { status: 503, message: 'the job\'s input is no longer in Redis (its submission failed half-way, or Redis lost it)' });
+      if (image === null) return end(job, 'failed', jobError('JOB_LOST', 'the job\'s input is no longer in Redis (its submission failed half-way, or Redis lost it)'));
       const work = workFromWire(job.data.work, image);
       const record = recordOf(job.data);
       const avoid = new Set(job.data.avoid);
