@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseProviders } from './engine/session-pool.js';
+import { withoutCredentials } from './redaction.js';
 
 /** Every environment variable the service reads, with its default; README "Configuration" lists them. */
 const environmentSchema = z.object({
@@ -180,10 +181,11 @@ export function parseA1111Urls(text: string): A1111Endpoint[] {
     try {
       url = new URL(part);
     } catch {
-      throw new ConfigError(`invalid configuration: A1111_URLS: '${part}' is not a URL (e.g. http://127.0.0.1:7860)`);
+      // Quoted without its credentials: this message goes to the terminal and the container log.
+      throw new ConfigError(`invalid configuration: A1111_URLS: '${withoutCredentials(part)}' is not a URL (e.g. http://127.0.0.1:7860)`);
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new ConfigError(`invalid configuration: A1111_URLS: '${part}' must be http or https`);
+      throw new ConfigError(`invalid configuration: A1111_URLS: '${withoutCredentials(part)}' must be http or https`);
     }
     const credentials = url.username ? { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) } : {};
     url.username = '';

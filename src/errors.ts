@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   OUTPUT_TOO_LARGE: { status: 422, meaning: 'The requested output is larger than MAX_OUTPUT_MEGAPIXELS.' },
   INVALID_SIZE: { status: 422, meaning: 'The size fields do not fit together (scale, or width and height).' },
   INVALID_SCHEDULE: { status: 422, meaning: 'Steps and denoise give no schedule within the limits.' },
+  CONFLICTING_FIELDS: { status: 422, meaning: 'Two fields say different things (a combined sampler label such as "DPM++ 2M Karras" and another scheduler).' },
   UNKNOWN_METHOD: { status: 422, meaning: 'Unknown latent upscale method; the message lists the allowed ones.' },
   UNKNOWN_SCHEDULER: { status: 422, meaning: 'Unknown scheduler; the message lists the allowed ones.' },
   UNKNOWN_SAMPLER: { status: 422, meaning: 'Unknown sampler; the message lists the allowed ones.' },

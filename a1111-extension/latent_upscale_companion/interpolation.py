@@ -1,7 +1,8 @@
 """Latent upscale methods, named as the latent-upscale service and the original extension name them.
 
 Every torch mode is torch.nn.functional.interpolate itself; bislerp is ComfyUI's (comfy/utils.py), written
-from the algorithm in the service's shared/reference/latent-math.md section 3.3.
+from that algorithm: each cell's channel vector is slerped between the two nearest source cells (norms lerped),
+width pass then height pass.
 """
 import torch
 

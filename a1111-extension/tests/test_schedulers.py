@@ -2,7 +2,9 @@ import unittest
 
 from .helpers import requires_torch, sd1_table
 
-# Check values for 10 steps from the service's shared/reference (latent-math.md 4.4, a1111-and-extension.md 1.5).
+# Check values for 10 steps on SD 1.x's sigma table, worked out from k-diffusion's get_sigmas_*, A1111's
+# modules/sd_schedulers.py and ComfyUI's comfy/samplers.py (the service's test/reference/schedules_reference.py
+# transcribes the same code and agrees; test/companion/schedules.test.ts holds this package to it).
 CHECK_VALUES = {
     "normal": [14.6146, 7.8399, 4.6092, 2.9183, 1.9502, 1.3449, 0.9324, 0.6250, 0.3687, 0.0292, 0],
     "uniform": [14.6146, 7.8399, 4.6092, 2.9183, 1.9502, 1.3449, 0.9324, 0.6250, 0.3687, 0.0292, 0],

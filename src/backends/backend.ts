@@ -41,14 +41,17 @@ export interface UpscaleOutcome {
   readonly seed: number;
   /** Which instance or device ran it, for the logs and the JSON response. */
   readonly ranOn: string;
-  /** The model that ran it, when the backend knows (onnx: the model folder's name). */
+  /** The model that ran it, when the backend knows (onnx: the model folder's name; A1111: its sd_model_name). */
   readonly model?: string;
+  /** The model's short hash, when the backend has one (A1111's sd_model_hash, its infotext's "Model hash"). */
+  readonly modelHash?: string;
 }
 
 export interface ProgressReport {
   readonly progress: number;
   readonly step: number;
   readonly steps: number;
+  /** Seconds the job still needs, by the backend's own estimate (JSON: eta_seconds). */
   readonly etaSeconds?: number;
 }
 

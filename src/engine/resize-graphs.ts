@@ -32,7 +32,7 @@ export function weightedResizeGraph(): GraphSpec {
 
 /**
  * ComfyUI bislerp: per axis, gather the left and right cell of each pair and slerp their channel
- * vectors by the pair's ratio (latent-math.md §3.3, edge cases included).
+ * vectors by the pair's ratio (comfyanonymous/ComfyUI comfy/utils.py bislerp and slerp, edge cases included).
  * Inputs: x; width_left/width_right [W'], width_ratio [W']; height_left/height_right [H'], height_ratio [H', 1].
  */
 export function slerpResizeGraph(): GraphSpec {

@@ -1,6 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { UserError } from '../errors.js';
+import { sniffImage } from '../images/sniff.js';
 import { latent, type Latent } from '../latent/tensor.js';
 import { decodeNpy, encodeNpy } from './npy.js';
 import { decodeSafetensors, encodeSafetensors, type DecodedSafetensors, type StoredTensor } from './safetensors.js';
@@ -39,9 +40,22 @@ export function decodeLatent(bytes: Uint8Array, format: LatentFormat, source: st
  */
 export function decodeLatentDetected(bytes: Uint8Array, source: string): { file: LatentFile; format: LatentFormat } {
   if (bytes[0] === 0x93 && String.fromCharCode(...bytes.subarray(1, 6)) === 'NUMPY') return { file: decodeNpy(bytes, source), format: 'npy' };
+  // A safetensors header is JSON: its first byte, after the 8-byte length, opens the object.
+  if (bytes.length < 9 || bytes[8] !== 0x7b) throw notALatent(bytes, source);
   const decoded = decodeSafetensors(bytes, source);
   const format: LatentFormat = decoded.tensors.has(COMFY_VERSION_MARKER) ? 'latent' : 'safetensors';
   return { file: fromSafetensors(decoded, format, source), format };
+}
+
+function notALatent(bytes: Uint8Array, source: string): UserError {
+  const start = [...bytes.subarray(0, 8)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
+  let what = '';
+  try {
+    what = `; it is a ${sniffImage(bytes).format.toUpperCase()} image (images go to POST /upscale or /jobs)`;
+  } catch {
+    // not an image either: the first bytes say enough
+  }
+  return new UserError(`${source}: not a .npy, safetensors or ComfyUI .latent file (it starts with ${start || 'nothing'}${what})`, 'LATENT_UNREADABLE');
 }
 
 function fromSafetensors({ tensors }: DecodedSafetensors, format: Exclude<LatentFormat, 'npy'>, source: string): LatentFile {

@@ -1,11 +1,13 @@
 import multipart from '@fastify/multipart';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Config } from '../config.js';
 import { createApiRuntime } from '../setup.js';
 import { errorHandler, notFoundHandler } from './errors.js';
+import { serviceLogger, type LogDestination } from './logging.js';
 import { accessPlugin } from './plugins/access.js';
 import { docsPlugin } from './plugins/docs.js';
+import { strictFieldsPlugin } from './plugins/strict-fields.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
@@ -17,16 +19,16 @@ import { sigmaRoutes } from './routes/sigmas.js';
 import { upscaleRoutes } from './routes/upscale.js';
 
 export interface AppOptions {
-  readonly logger?: boolean | FastifyServerOptions['logger'];
+  /** false: no log at all (tests, tools). */
+  readonly logger?: false;
+  /** Where the log goes instead of stdout, configured as always (level, redaction): tests read what the service writes. */
+  readonly logStream?: LogDestination;
 }
-
-export const REDACTED = ['req.headers.authorization', 'req.headers["x-api-key"]', 'headers.authorization', '*.password', '*.apiKeys', 'config.a1111[*].password'];
 
 /** The whole service as a Fastify instance; `await app.ready()` probes the backends. */
 export async function buildApp(config: Config, options: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    // API keys and A1111 credentials must never reach the log.
-    logger: options.logger ?? { level: config.logLevel, redact: { paths: REDACTED, censor: '[redacted]' } },
+    logger: options.logger ?? serviceLogger(config.logLevel, options.logStream),
     bodyLimit: config.maxBodyBytes,
     requestTimeout: 0,
   });
@@ -53,6 +55,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: config.maxBodyBytes }, (_request, body, done) => done(null, body));
   // Registered on the root instance itself so its onRoute hook sees every route.
   await docsPlugin(app);
+  await strictFieldsPlugin(app);
   for (const routes of [upscaleRoutes, jobRoutes, catalogRoutes, sigmaRoutes, latentRoutes, modelRoutes, healthRoutes, metricsRoutes, pageRoutes]) {
     await app.register(async (scope) => routes(scope, services));
   }

@@ -8,7 +8,10 @@ export interface RgbImage {
   readonly pixels: Uint8Array;
 }
 
-/** PNG, JPEG or WebP to 8-bit RGB (alpha dropped, EXIF orientation ignored as A1111 does). */
+/**
+ * PNG, JPEG or WebP to 8-bit RGB. Job inputs arrive upright and without alpha (images/input.ts does that
+ * at submit), so dropping alpha here only guards other callers.
+ */
 export async function decodeImage(bytes: Uint8Array): Promise<RgbImage> {
   try {
     const { data, info } = await sharp(bytes).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });

@@ -52,6 +52,25 @@ export function readPngChunks(png: Uint8Array): PngChunk[] {
 }
 
 /**
+ * What is wrong with a PNG's chunk structure, in words, or undefined when every chunk is whole, passes its
+ * CRC and IEND ends the file. Decoders complain tersely ("libpng read error"); this says where the damage is.
+ */
+export function pngStructureProblem(png: Uint8Array): string | undefined {
+  const view = new DataView(png.buffer, png.byteOffset, png.byteLength);
+  let at = 8;
+  while (at + 8 <= png.length) {
+    const length = view.getUint32(at);
+    const type = String.fromCharCode(...png.subarray(at + 4, at + 8));
+    const end = at + 12 + length;
+    if (end > png.length) return `its ${type} chunk at byte ${at} is cut short (${length} data bytes declared, ${Math.max(png.length - at - 8, 0)} present)`;
+    if (view.getUint32(end - 4) !== crc32(png.subarray(at + 4, end - 4))) return `its ${type} chunk at byte ${at} fails its CRC (bytes changed)`;
+    if (type === 'IEND') return undefined;
+    at = end;
+  }
+  return 'it ends without an IEND chunk (cut short)';
+}
+
+/**
  * Sets a text chunk as PIL's PngInfo.add_text does (what A1111 writes and its PNG Info reads): tEXt when
  * the text is Latin-1, otherwise an uncompressed UTF-8 iTXt. Any earlier chunk with the same keyword goes.
  */

@@ -2,7 +2,9 @@ import { buildTaps, type Tap, type Taps } from './taps.js';
 import { clampIndex, cubicFar, cubicKernel, cubicNear, guardIndexAndLambda, halfPixelSource, torchScale } from './torch-coordinates.js';
 
 // The 1-D taps of every torch.nn.functional.interpolate mode (align_corners=False, explicit size), each
-// following the CPU kernel's index and weight rules (latent-math.md §1), plus ComfyUI's bislerp pairs.
+// following the CPU kernel's index and weight rules (pytorch aten/src/ATen/native/UpSample.h
+// area_pixel_compute_source_index and its nearest/cubic helpers, cpu/UpSampleKernel.cpp for antialias,
+// AdaptivePooling.h for area), plus ComfyUI's bislerp pairs (comfy/utils.py generate_bilinear_data).
 const f32 = Math.fround;
 
 /** mode="nearest": src = min(floor(i·scale), in−1), OpenCV's INTER_NEAREST that torch keeps for BC. */

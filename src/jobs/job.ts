@@ -49,6 +49,8 @@ export interface JobRecord {
   readonly etaSeconds?: number;
   readonly ranOn?: string;
   readonly error?: JobError;
+  /** Who may see the job: a digest of the API key that created it; unset when created without API keys (anyone may). */
+  readonly owner?: string;
 }
 
 /** A job as handed to a transport: its record and the work to run. */
@@ -67,8 +69,13 @@ export type JobEvent =
   /** This API node is shutting down; the job itself goes on where it runs (Redis mode). */
   | { readonly type: 'closing'; readonly message: string };
 
-export function newRecord(id: string, backend: string, work: UpscaleWork, parameters: Record<string, unknown>, createdAt = new Date()): JobRecord {
-  return { id, backend, parameters, createdAt, state: 'queued', progress: 0, step: 0, steps: work.steps };
+export function newRecord(id: string, backend: string, work: UpscaleWork, parameters: Record<string, unknown>, owner?: string, createdAt = new Date()): JobRecord {
+  return { id, backend, parameters, createdAt, state: 'queued', progress: 0, step: 0, steps: work.steps, ...(owner !== undefined ? { owner } : {}) };
+}
+
+/** An owned job is seen by its owner only; a job created without API keys by anyone with its id. */
+export function isVisibleTo(job: JobRecord, caller: string | undefined): boolean {
+  return job.owner === undefined || job.owner === caller;
 }
 
 /** The public view of a job (GET /jobs/:id). */
@@ -80,7 +87,8 @@ export function jobView(job: JobRecord, queuePosition: number | undefined): Reco
     progress: job.progress,
     step: job.step,
     steps: job.steps,
-    eta_seconds: job.etaSeconds ?? null,
+    // The last estimate of a job that is no longer running (finished, or back in the queue) is stale.
+    eta_seconds: job.state === 'running' ? job.etaSeconds ?? null : null,
     queue_position: queuePosition ?? null,
     created_at: job.createdAt.toISOString(),
     started_at: job.startedAt?.toISOString() ?? null,
@@ -89,6 +97,24 @@ export function jobView(job: JobRecord, queuePosition: number | undefined): Reco
     error: job.error ?? null,
     parameters: job.parameters,
   };
+}
+
+/**
+ * An event as SSE sends it, snake_case like all public JSON: progress and closing carry their own fields
+ * (`type` first, as before), every other event the job as GET /jobs/:id shows it.
+ */
+export function eventView(event: JobEvent, job: JobRecord): Record<string, unknown> {
+  if (event.type === 'progress') return { type: 'progress', progress: event.progress, step: event.step, steps: event.steps, eta_seconds: event.etaSeconds ?? null };
+  if (event.type === 'closing') return { type: 'closing', message: event.message };
+  return jobView(job, undefined);
+}
+
+/**
+ * A succeeded job's parameters: those it ran with, as its result has them (the seed A1111 used, the unit,
+ * the model that ran, which a request naming none learns only here), less the infotext that is in the PNG.
+ */
+export function succeededParameters(resultParameters: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(resultParameters).filter(([key]) => key !== 'infotext'));
 }
 
 /** The event that announces a job's end. */

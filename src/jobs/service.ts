@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { BackendSnapshot, UpscaleWork } from '../backends/backend.js';
 import { isReady } from '../backends/rules.js';
 import { BackendError, UserError } from '../errors.js';
-import { eventsBetween, isEndEvent, isFinished, jobError, newRecord, type JobEvent, type JobRecord, type JobResult } from './job.js';
+import { eventsBetween, isEndEvent, isFinished, isVisibleTo, jobError, newRecord, type JobEvent, type JobRecord, type JobResult } from './job.js';
 import { refusalAvoiding } from './runner.js';
 import type { JobTransport, QueueLoad } from './transport.js';
 
@@ -48,20 +48,24 @@ export class JobService {
     return this.backendNames.map((name) => known.find((s) => s.backend === name) ?? { backend: name, units: [], models: [], modelErrors: [] });
   }
 
-  /** Checks the work against what can run it now and queues it; every refusal is thrown before anything is stored. */
-  async submit(backend: string, work: UpscaleWork, parameters: Record<string, unknown>): Promise<JobRecord> {
+  /**
+   * Checks the work against what can run it now and queues it; every refusal is thrown before anything is
+   * stored. `owner` (a digest of the caller's API key) alone may see the job afterwards.
+   */
+  async submit(backend: string, work: UpscaleWork, parameters: Record<string, unknown>, owner?: string): Promise<JobRecord> {
     if (!this.accepting) throw new BackendError('the service is shutting down; retry on another node', 'SHUTTING_DOWN');
     const snapshot = (await this.snapshots()).find((s) => s.backend === backend)!;
     const refusal = refusalAvoiding(snapshot, work, []);
     if (refusal !== undefined) throw refusal;
-    const record = newRecord(randomUUID(), backend, work, parameters);
+    const record = newRecord(randomUUID(), backend, work, parameters, owner);
     await this.transport.add({ record, work }, this.options.maxQueued);
     return record;
   }
 
-  async get(id: string): Promise<JobRecord> {
+  /** The job as `caller` may see it: another key's job is "not found", word for word, so ids leak nothing. */
+  async get(id: string, caller: string | undefined): Promise<JobRecord> {
     const job = await this.transport.get(id);
-    if (job === undefined) throw new UserError(`job ${id} not found (unknown, finished more than RESULT_TTL_SECONDS ago, or lost with a Redis that restarted without persistence)`, 'JOB_NOT_FOUND');
+    if (job === undefined || !isVisibleTo(job, caller)) throw new UserError(`job ${id} not found (unknown, finished more than RESULT_TTL_SECONDS ago, or lost with a Redis that restarted without persistence)`, 'JOB_NOT_FOUND');
     return job;
   }
 
@@ -73,8 +77,10 @@ export class JobService {
     return this.transport.position(job);
   }
 
-  cancel(job: JobRecord): Promise<void> {
-    return this.transport.cancel(job);
+  /** Cancels a queued or running job; one that has ended is a 409 (JOB_FINISHED) rather than a cancel that does nothing. */
+  async cancel(job: JobRecord): Promise<void> {
+    if (isFinished(job.state)) throw new UserError(`job ${job.id} has already ended (${job.state}); only a queued or running job can be cancelled`, 'JOB_FINISHED');
+    await this.transport.cancel(job);
   }
 
   async readiness(): Promise<Readiness> {

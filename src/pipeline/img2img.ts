@@ -19,6 +19,8 @@ export interface Img2imgRequest extends GenerationSettings {
 }
 
 export interface Img2imgHooks {
+  /** Sampling is about to begin: what follows is `steps` onStep calls, then the decode. */
+  readonly onSampling?: () => void;
   /** After each sampling step; throwing (e.g. on cancel) stops the run between steps. */
   readonly onStep?: (step: number, steps: number) => void | Promise<void>;
   /** Seconds spent in each stage: encode (text and VAE), upscale, sampling, decode. */
@@ -68,6 +70,7 @@ export async function runImg2img(model: StableDiffusionModel, engine: SessionPoo
   const padded = padToMultiple({ channels: LATENT_CHANNELS, height: targetHeight, width: targetWidth, data: start }, UNET_MULTIPLE);
   const denoiser = guidedDenoiser(model, conditioning, request.cfgScale, [padded.height, padded.width], (sigma) => sigmaToTimestep(table, sigma));
   const steps = schedule.sigmas.length - 1;
+  hooks.onSampling?.();
   const sampled = await NATIVE_SAMPLERS[schedule.sampler]!(padded.data, denoiser, {
     sigmas: schedule.sigmas,
     noise: () => generator.randn(padded.data.length),

@@ -1,7 +1,10 @@
-// torch's CPU generator, so a seed gives the same noise as `torch.manual_seed(seed); torch.randn(shape)`
+// torch's CPU generator, so a seed gives the noise stream of `torch.manual_seed(seed); torch.randn(shape)`
 // (A1111's "CPU" RNG source, ComfyUI's default): MT19937 seeded as ATen's mt19937_engine does, uniform
-// floats from 24 bits of one draw, and randn's two fills — Box–Muller over blocks of 16 for tensors of
-// 16 values or more (normal_fill), per-value double Box–Muller with a cached second value below that.
+// floats from 24 bits of one draw, and randn's two fills (pytorch aten/src/ATen/native/cpu/
+// DistributionTemplates.h normal_kernel) — Box–Muller over blocks of 16 for tensors of 16 values or more
+// (normal_fill), per-value double Box–Muller with a cached second value below that. Below 16 values the
+// result is torch's bit for bit; from 16 on torch transforms in float32 and this in float64, so values
+// differ by float32 rounding (up to ~1e-6; test/random/torch-generator.test.ts derives the bound).
 
 const N = 624;
 const M = 397;

@@ -1,9 +1,9 @@
-import { unknownName } from '../errors.js';
+import { unknownName, type UserError } from '../errors.js';
 
 /**
  * What the scheduling side needs to know about a sampler: its names, the scheduler `automatic` means
  * for it, and whether it drops the penultimate sigma. Entries mirror A1111 v1.10's samplers_k_diffusion
- * (a1111-and-extension.md §2.4); our snake_case names follow k-diffusion's sample_* functions.
+ * (A1111 modules/sd_samplers_kdiffusion.py); our snake_case names follow k-diffusion's sample_* functions.
  */
 export interface SamplerInfo {
   readonly name: string;
@@ -41,11 +41,17 @@ export const SAMPLER_NAMES: readonly string[] = SAMPLERS.map((s) => s.name);
 export const DEFAULT_SAMPLER = 'euler';
 
 /** By our name or A1111's label, case-insensitively ("Euler a", "euler_ancestral" and "EULER A" agree). */
-export function samplerNamed(name: string): SamplerInfo {
+export function findSampler(name: string): SamplerInfo | undefined {
   const wanted = name.toLowerCase();
-  const found = SAMPLERS.find((s) => s.name === wanted || s.label.toLowerCase() === wanted);
-  if (found === undefined) {
-    throw unknownName('sampler', name, SAMPLERS.map((s) => `${s.name} (${s.label})`), 'UNKNOWN_SAMPLER');
-  }
+  return SAMPLERS.find((s) => s.name === wanted || s.label.toLowerCase() === wanted);
+}
+
+export function samplerNamed(name: string): SamplerInfo {
+  const found = findSampler(name);
+  if (found === undefined) throw unknownSampler(name);
   return found;
+}
+
+export function unknownSampler(name: string): UserError {
+  return unknownName('sampler', name, [...SAMPLERS.map((s) => `${s.name} (${s.label})`), 'or a label with its scheduler, as "DPM++ 2M Karras"'], 'UNKNOWN_SAMPLER');
 }

@@ -1,7 +1,8 @@
 import { combine, toD, type Vector } from './vector.js';
 
 // The native samplers, after k-diffusion's sampling.py: each a short function over a denoise(x, σ)
-// callback (latent-math.md §5.2). Stochastic ones draw noise from the context, which the pipeline feeds
+// callback (crowsonkb/k-diffusion k_diffusion/sampling.py sample_euler, sample_dpmpp_2m, …; to_d and
+// get_ancestral_step there too). Stochastic ones draw noise from the context, which the pipeline feeds
 // from the seeded torch-compatible generator.
 
 export type Denoiser = (x: Vector, sigma: number) => Promise<Vector>;

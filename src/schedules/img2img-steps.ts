@@ -52,20 +52,25 @@ export interface Img2imgSchedule {
   readonly sigmas: number[];
 }
 
-export function img2imgSchedule(request: Img2imgRequest): Img2imgSchedule {
-  const { steps, denoise } = request;
+/** The step counts of a request, refused (422) when they give no schedule within the limits. */
+export function checkedStepCounts(steps: number, denoise: number, fixSteps: boolean): { scheduleSteps: number; denoisingSteps: number } {
   if (!Number.isInteger(steps) || steps < 1 || steps > MAX_STEPS) {
     throw new UserError(`steps must be an integer from 1 to ${MAX_STEPS}; got ${steps}`, 'INVALID_SCHEDULE');
   }
   if (!Number.isFinite(denoise) || denoise <= 0 || denoise > 1) {
     throw new UserError(`denoise must be in (0, 1]; got ${denoise}`, 'INVALID_SCHEDULE');
   }
+  const counts = img2imgStepCounts(steps, denoise, fixSteps);
+  if (counts.scheduleSteps > MAX_SCHEDULE_STEPS) {
+    throw new UserError(`steps ${steps} at denoise ${denoise} with fix steps needs a ${counts.scheduleSteps}-step schedule; the limit is ${MAX_SCHEDULE_STEPS} (raise denoise or lower steps)`, 'INVALID_SCHEDULE');
+  }
+  return counts;
+}
+
+export function img2imgSchedule(request: Img2imgRequest): Img2imgSchedule {
+  const { scheduleSteps, denoisingSteps } = checkedStepCounts(request.steps, request.denoise, request.fixSteps);
   const sampler = samplerNamed(request.sampler);
   const scheduler = resolveScheduler(request.scheduler, sampler);
-  const { scheduleSteps, denoisingSteps } = img2imgStepCounts(steps, denoise, request.fixSteps);
-  if (scheduleSteps > MAX_SCHEDULE_STEPS) {
-    throw new UserError(`steps ${steps} at denoise ${denoise} with fix steps needs a ${scheduleSteps}-step schedule; the limit is ${MAX_SCHEDULE_STEPS} (raise denoise or lower steps)`, 'INVALID_SCHEDULE');
-  }
   const fullSigmas = fullSchedule(scheduler, scheduleSteps, sampler, request.table);
   // A1111 slices sigmas[scheduleSteps - t_enc - 1:]; counting from the end is the same cut whenever the
   // schedule has scheduleSteps+1 entries, and still yields the requested steps when a scheduler

@@ -4,7 +4,10 @@ import { betaQuantile } from './beta-distribution.js';
 import { sigmaMax, sigmaMin, sigmaToTimestep, timestepToSigma, type SigmaTable } from './sigma-table.js';
 
 // Every scheduler turns a step count n into n+1 descending sigmas ending in 0 (fewer where the source
-// deduplicates, as ComfyUI's beta does). Formulas: latent-math.md §4.2, a1111-and-extension.md §1.5, §2.5.
+// deduplicates, as ComfyUI's beta does). Formulas: crowsonkb/k-diffusion k_diffusion/sampling.py
+// (get_sigmas_karras, _exponential, _polyexponential) and k_diffusion/external.py (DiscreteSchedule), A1111
+// modules/sd_schedulers.py, ComfyUI comfy/samplers.py (simple, ddim, beta, kl_optimal, linear_quadratic);
+// test/reference/schedules_reference.py transcribes each and the tests hold these to it.
 
 export interface Scheduler {
   readonly name: string;

@@ -2,7 +2,9 @@ import { unknownName } from '../errors.js';
 
 /**
  * A discrete-time model's noise levels: σ_t = √((1−ᾱ_t)/ᾱ_t) for t = 0..T−1, ascending, rounded to float32
- * as ComfyUI's ModelSamplingDiscrete and k-diffusion's CompVisDenoiser store them (latent-math.md §4.1).
+ * as A1111 has them: CompVis/stable-diffusion ldm/models/diffusion/ddpm.py register_schedule stores ᾱ in
+ * float32, and k-diffusion k_diffusion/external.py DiscreteEpsDDPMDenoiser takes σ from it in float32
+ * (ComfyUI's comfy/model_sampling.py ModelSamplingDiscrete rounds a float64 σ instead: up to 1.3e-5 apart).
  */
 export interface SigmaTable {
   readonly name: string;

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { UserError } from '../errors.js';
 
 // CLIP's byte-level BPE tokenizer as transformers' CLIPTokenizer runs it for Stable Diffusion 1.x
-// (latent-math.md §7): NFC + whitespace collapse + lower case, CLIP's split regex, bytes mapped to
+// (huggingface/transformers src/transformers/models/clip/tokenization_clip.py, after openai/CLIP
+// clip/simple_tokenizer.py): NFC + whitespace collapse + lower case, CLIP's split regex, bytes mapped to
 // printable characters, BPE by merge rank with "</w>" on each word's last symbol, then
 // <|startoftext|> … <|endoftext|> truncated to 77 and padded with the tokenizer's pad token: CLIP-L's is
 // <|endoftext|>, OpenCLIP's (SD 2.x, SDXL's second encoder) is "!" (tokenizer/special_tokens_map.json).

@@ -1,8 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { encodeRgbPng, setPngText } from '../../src/images/png.js';
+import sharp from 'sharp';
+import { concat, encodeRgbPng, pngChunk, readPngChunks, setPngText } from '../../src/images/png.js';
 
-// A stand-in for AUTOMATIC1111 v1.10's /sdapi/v1 API, following a1111-and-extension.md §3: field
+// A stand-in for AUTOMATIC1111 v1.10's /sdapi/v1 API, following its modules/api/api.py and models.py: field
 // defaults, 404 without init_images, 422 for unknown scripts, 401 under --api-auth, one generation at a
 // time (queue_lock), /progress while sampling, /interrupt ending sampling early, PNG of the requested size.
 // `behaviour` injects faults at runtime; with `control` the same port serves /__fake/behaviour and
@@ -14,8 +15,12 @@ export interface FakeBehaviour {
   failAlways: { status: number; body: unknown } | undefined;
   /** Sampling stops advancing and ignores /interrupt, holding the queue and the request open (a hung A1111); lifting it resumes. */
   hang: boolean;
-  /** img2img answers 200 with a non-JSON body, or with JSON whose image is not an image. */
-  garbage: 'not-json' | 'bad-image' | undefined;
+  /**
+   * img2img answers 200 with a non-JSON body, or with JSON whose image is broken: not an image at all, a PNG
+   * cut in half, a PNG whose IDAT bytes are flipped under a valid CRC (only decoding tells), a JPEG (another
+   * samples_format), or a whole PNG of half the size asked for.
+   */
+  garbage: 'not-json' | 'bad-image' | 'truncated-png' | 'corrupt-png' | 'jpeg' | 'wrong-size' | undefined;
   /** Time per sampling step. */
   stepDelayMs: number;
   /** The process entry exits when sampling reaches this step (a crash mid-job); in-process it does nothing, see `onStep`. */
@@ -44,7 +49,12 @@ export interface FakeA1111Options extends Readonly<Partial<FakeBehaviour>> {
   readonly auth?: { readonly username: string; readonly password: string };
   /** Serve the /__fake control routes (the process entry turns this on). */
   readonly control?: boolean;
+  /** The loaded checkpoint, as Processed.js() reports it in `info` (sd_model_name, sd_model_hash). */
+  readonly model?: { readonly name: string; readonly hash: string };
 }
+
+/** What A1111 reports with the SD 1.5 checkpoint it downloads on first start (v1-5-pruned-emaonly.safetensors). */
+export const FAKE_MODEL = { name: 'v1-5-pruned-emaonly', hash: '6ce0161689' };
 
 const V110_SCHEDULERS = [
   ['automatic', 'Automatic'], ['uniform', 'Uniform'], ['karras', 'Karras'], ['exponential', 'Exponential'],
@@ -73,6 +83,13 @@ export class FakeA1111 {
   readonly behaviour: FakeBehaviour;
   /** Called after each sampling step; the process entry uses it to die mid-job. */
   onStep?: (step: number) => void;
+  /**
+   * Sampling turns `hang` on once it reaches this step, holding the job there (running, that step shown by
+   * /progress) until a test lifts `hang`: what a test wants to see mid-run is then there until it has looked.
+   */
+  holdAfterStep: number | undefined;
+  /** Called just before a generated image is sent, i.e. at a known point before the service ends the job. */
+  onAnswer?: () => void;
 
   private server: Server | undefined;
   private port = 0;
@@ -188,13 +205,16 @@ export class FakeA1111 {
       return void response.end('<html>Internal proxy error</html>');
     }
     const seed = request.seed === -1 ? 1234567 : request.seed;
-    const png = this.behaviour.garbage === 'bad-image'
-      ? Buffer.from('these bytes are not an image')
-      : setPngText(encodeRgbPng(request.width, request.height, (x, y) => [x % 256, y % 256, 128]), 'parameters', `fake a1111, seed ${seed}`);
+    const png = await answerImage(this.behaviour.garbage, request.width, request.height, seed);
+    const model = this.options.model ?? FAKE_MODEL;
+    this.onAnswer?.();
     send(200, {
       images: [Buffer.from(png).toString('base64')],
       parameters: { ...request, init_images: null },
-      info: JSON.stringify({ seed, width: request.width, height: request.height, sampler_name: request.sampler_name, steps: request.steps, denoising_strength: request.denoising_strength }),
+      info: JSON.stringify({
+        seed, width: request.width, height: request.height, sampler_name: request.sampler_name, steps: request.steps, denoising_strength: request.denoising_strength,
+        sd_model_name: model.name, sd_model_hash: model.hash,
+      }),
     });
   }
 
@@ -215,6 +235,7 @@ export class FakeA1111 {
         await this.whileHung();
         this.progress.sampling_step = step;
         this.onStep?.(step);
+        if (step === this.holdAfterStep) this.behaviour.hang = true;
       }
     } finally {
       this.progress.job_count = 0;
@@ -240,6 +261,30 @@ export class FakeA1111 {
     const { username, password } = this.options.auth!;
     return header === `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
   }
+}
+
+/** The image img2img sends: what it generated, or the kind of broken image `garbage` asks for. */
+async function answerImage(garbage: FakeBehaviour['garbage'], width: number, height: number, seed: number): Promise<Uint8Array> {
+  const generated = (w: number, h: number): Uint8Array => setPngText(encodeRgbPng(w, h, (x, y) => [x % 256, y % 256, 128]), 'parameters', `fake a1111, seed ${seed}`);
+  if (garbage === 'bad-image') return Buffer.from('these bytes are not an image');
+  if (garbage === 'wrong-size') return generated(width / 2, height / 2);
+  const png = generated(width, height);
+  if (garbage === 'truncated-png') return png.subarray(0, Math.floor(png.length / 2));
+  if (garbage === 'corrupt-png') return flipIdatBytes(png);
+  if (garbage === 'jpeg') return sharp(Buffer.from(png)).jpeg().toBuffer();
+  return png;
+}
+
+/** Inverts 16 bytes in the middle of the compressed pixels and rewrites the CRC, so the chunks still check out. */
+function flipIdatBytes(png: Uint8Array): Uint8Array {
+  const chunks = readPngChunks(png).map((chunk) => {
+    if (chunk.type !== 'IDAT') return pngChunk(chunk.type, chunk.data);
+    const data = Uint8Array.from(chunk.data);
+    const middle = Math.floor(data.length / 2);
+    for (let i = middle; i < Math.min(middle + 16, data.length); i++) data[i] = data[i]! ^ 0xff;
+    return pngChunk('IDAT', data);
+  });
+  return concat([png.subarray(0, 8), ...chunks]);
 }
 
 function isBehaviourField(key: string): key is keyof FakeBehaviour {

@@ -149,7 +149,9 @@ t.test('Redis restarted without persistence: lost jobs are 404, followers are to
   const workerProcess = await worker(redis, a1111);
   const api = await apiNode(redis);
   await until(() => ready(api), 20_000);
-  const jobs = await Promise.all([1, 2, 3].map((seed) => submit(api, { steps: 300, seed })));
+  // One after the other, so the first runs and the other two wait behind it (concurrent submits may land in any order).
+  const jobs: JobView[] = [];
+  for (const seed of [1, 2, 3]) jobs.push(await submit(api, { steps: 300, seed }));
   await until(async () => (await view(api, jobs[0]!.id)).step > 1, 20_000);
   const address = await api.listen({ port: 0, host: '127.0.0.1' });
   const stream = await request(`${address}/jobs/${jobs[1]!.id}/events`);

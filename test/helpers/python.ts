@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { missingReference } from './references.js';
 
 /**
  * A python3 that can import the given modules, or the reason there is none. Debian's python3-torch
@@ -12,6 +13,16 @@ export function findPython(modules: readonly string[]): { python: string } | { s
     if (probe.status === 0) return { python };
   }
   return { skip: `no python3 with ${modules.join(' and ')} (apt-get install python3-torch, or set TORCH_PYTHON)` };
+}
+
+/**
+ * findPython for one subtest's tap `skip` option: the python3 to run, or why there is none (reported as a
+ * skip; under CI=true, where every reference is installed, missingReference makes it a failure).
+ */
+export function pythonWith(modules: readonly string[]): { readonly python: string; readonly skip: false } | { readonly python?: undefined; readonly skip: string } {
+  const found = findPython(modules);
+  if ('python' in found) return { python: found.python, skip: false };
+  return { skip: missingReference(found.skip)! };
 }
 
 export function runPythonJson<T>(python: string, script: string, input: unknown): T {

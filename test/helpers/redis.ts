@@ -30,9 +30,21 @@ export interface RedisServer {
 
 /** A throwaway redis-server on a free loopback port, no persistence; throws with its output if it is not ready within 10 s. */
 export async function startRedis(): Promise<RedisServer> {
-  const port = await freePort();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startRedisOn(await freePort());
+    } catch (error) {
+      // The free port can be taken between finding it and redis binding it: that, and only that, gets another port.
+      if (attempt < 3 && /Address already in use/.test((error as Error).message)) continue;
+      throw error;
+    }
+  }
+}
+
+async function startRedisOn(port: number): Promise<RedisServer> {
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'notice'];
-  // Redis logs this line (at notice level) once it accepts connections, i.e. answers PING.
+  // Redis logs this line (at notice level) once it accepts connections, i.e. answers PING. Not ready within
+  // 10 s, or exited first, is an error carrying its output (launch); never a silent give-up.
   const spawnRedis = (): Promise<Launched> => launch('redis-server', 'redis-server', args, /ready to accept connections/i, 10_000);
   let server = await spawnRedis();
   const stop = async (): Promise<void> => {

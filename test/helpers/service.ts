@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { request } from 'undici';
 import { loadConfig, type Config } from '../../src/config.js';
 import { buildApp } from '../../src/http/app.js';
 import { encodeRgbPng } from '../../src/images/png.js';
@@ -64,4 +65,39 @@ export async function until(predicate: () => boolean | Promise<boolean>, timeout
     if (Date.now() > deadline) throw new Error('condition not reached in time');
     await sleep(20);
   }
+}
+
+export interface SseEvent {
+  readonly type: string;
+  readonly data: Record<string, unknown>;
+}
+
+/** The events of a text/event-stream body, in order; comments (the keep-alives) are skipped. */
+export function parseSse(text: string): SseEvent[] {
+  return text.split('\n\n').filter((block) => block.startsWith('event:')).map((block) => {
+    const [typeLine, dataLine] = block.split('\n');
+    return { type: typeLine!.slice('event: '.length), data: JSON.parse(dataLine!.slice('data: '.length)) as Record<string, unknown> };
+  });
+}
+
+/**
+ * Reads an event stream over real HTTP as it arrives, calling `onEvent` for each event the moment its block
+ * is complete (so a test can act on one event while the stream goes on); resolves with all of them at its end.
+ */
+export async function readSse(url: string, onEvent: (event: SseEvent) => void = () => undefined): Promise<SseEvent[]> {
+  const response = await request(url);
+  const events: SseEvent[] = [];
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for await (const chunk of response.body) {
+    buffer += decoder.decode(chunk as Uint8Array, { stream: true });
+    const end = buffer.lastIndexOf('\n\n');
+    if (end < 0) continue;
+    for (const event of parseSse(buffer.slice(0, end + 2))) {
+      events.push(event);
+      onEvent(event);
+    }
+    buffer = buffer.slice(end + 2);
+  }
+  return events;
 }

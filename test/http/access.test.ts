@@ -1,8 +1,8 @@
-import { Writable } from 'node:stream';
 import t from 'tap';
 import { loadConfig } from '../../src/config.js';
-import { buildApp, REDACTED } from '../../src/http/app.js';
+import { buildApp } from '../../src/http/app.js';
 import { FakeA1111 } from '../fakes/fake-a1111.js';
+import { captureLog } from '../helpers/log.js';
 import { pngBase64 } from '../helpers/service.js';
 
 t.test('API keys: bearer token required except on probes; rate limit per key; CORS as configured', async (t) => {
@@ -38,19 +38,18 @@ t.test('API keys: bearer token required except on probes; rate limit per key; CO
 t.test('keys and A1111 credentials never appear in the log, even at trace level', async (t) => {
   const fake = await new FakeA1111({ companion: true, auth: { username: 'svc', password: 'a1111-secret-pw' } }).start();
   t.teardown(() => fake.stop());
-  const lines: string[] = [];
-  const stream = new Writable({ write(chunk, _encoding, done) { lines.push(String(chunk)); done(); } });
+  const log = captureLog();
   const config = loadConfig({ A1111_URLS: fake.url.replace('http://', 'http://svc:a1111-secret-pw@'), API_KEYS: 'api-secret-key', LOG_LEVEL: 'trace' });
-  const app = await buildApp(config, { logger: { level: 'trace', stream, redact: { paths: REDACTED, censor: '[redacted]' } } });
+  const app = await buildApp(config, { logStream: log.stream });
   await app.ready();
   t.teardown(() => app.close());
   const response = await app.inject({ method: 'POST', url: '/upscale', payload: { image: pngBase64() }, headers: { authorization: 'Bearer api-secret-key' } });
   t.equal(response.statusCode, 200, response.body);
   app.log.info({ config }, 'configuration');
   app.log.info({ req: { headers: { authorization: 'Bearer api-secret-key' } } }, 'a request with headers');
-  const log = lines.join('');
-  t.ok(log.length > 0, 'something was logged');
-  t.notMatch(log, /api-secret-key/);
-  t.notMatch(log, /a1111-secret-pw/);
-  t.match(log, /\[redacted\]/);
+  const text = log.text();
+  t.ok(text.length > 0, 'something was logged');
+  t.notMatch(text, /api-secret-key/);
+  t.notMatch(text, /a1111-secret-pw/);
+  t.match(text, /\[redacted\]/);
 });

@@ -38,7 +38,7 @@ t.test('companion mode: the exact img2img payload, and a PNG of the target size 
   });
   t.equal(getPngText(png, 'parameters'),
     'a cat, detailed\nNegative prompt: blurry\nSteps: 12, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 6.5, Seed: 42, Size: 128x96, '
-    + 'Denoising strength: 0.45, Clip skip: 2, Latent upscale method: bislerp, Fix steps: True, Latent upscale service: a1111');
+    + 'Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, Denoising strength: 0.45, Clip skip: 2, Latent upscale method: bislerp, Fix steps: True, Latent upscale service: a1111');
 });
 
 t.test('native mode: scheduler field and fix-steps override, no scripts; other methods get a 422 naming the companion', async (t) => {

@@ -7,7 +7,7 @@ import t from 'tap';
 import { encodeRgbPng, getPngText, readPngChunks, setPngText } from '../../src/images/png.js';
 import { sniffImage } from '../../src/images/sniff.js';
 import { infotext } from '../../src/upscale/infotext.js';
-import { findPython } from '../helpers/python.js';
+import { pythonWith } from '../helpers/python.js';
 
 t.test('sniff reads sizes from hand-made JPEG and WebP headers', async (t) => {
   // JPEG: SOI, an APP0 segment, then SOF0 with precision 8, height 300, width 200.
@@ -42,14 +42,12 @@ t.test('infotext follows A1111: prompt, negative prompt, quoted values with comm
   t.equal(infotext({ prompt: '', negativePrompt: 'ugly', parameters: [['Model', 'a, b'], ['Note', 'x: y']] }), 'Negative prompt: ugly\nModel: "a, b", Note: "x: y"');
 });
 
-const python = findPython(['PIL']);
-if ('skip' in python) {
-  t.comment(`PIL checks skipped: ${python.skip}`);
-} else {
+const python = pythonWith(['PIL']);
+t.test('against PIL', { skip: python.skip }, async (t) => {
   const script = fileURLToPath(new URL('../reference/pil_images.py', import.meta.url));
   const dir = await mkdtemp(join(tmpdir(), 'pil-'));
   const run = (...args: string[]): string => {
-    const result = spawnSync(python.python, [script, ...args], { encoding: 'utf8' });
+    const result = spawnSync(python.python!, [script, ...args], { encoding: 'utf8' });
     if (result.status !== 0) throw new Error(result.stderr);
     return result.stdout;
   };
@@ -71,4 +69,4 @@ if ('skip' in python) {
     t.same(JSON.parse(run('read', join(dir, 'ours.png'))), { size: [17, 9], info: { parameters: text } });
     t.same(JSON.parse(run('read', join(dir, 'ours-unicode.png'))).info, { parameters: '猫 ✓' });
   });
-}
+});

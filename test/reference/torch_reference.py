@@ -5,8 +5,8 @@ Reads JSON from stdin and writes JSON to stdout:
   -> {"interpolate": [base64 float32 result, ...]}
 
 Methods are the project's names, run by the A1111 companion's latent_upscale_companion.interpolation:
-torch.nn.functional.interpolate for every torch mode, and ComfyUI's bislerp transcribed from the algorithm
-in shared/reference/latent-math.md section 3.3. So these tests hold the TypeScript engine, PyTorch and the
+torch.nn.functional.interpolate for every torch mode, and ComfyUI's bislerp transcribed from
+comfyanonymous/ComfyUI comfy/utils.py (bislerp, slerp). So these tests hold the TypeScript engine, PyTorch and the
 companion extension to the same numbers.
 """
 import base64

@@ -3,13 +3,14 @@ import { img2imgSchedule, img2imgStepCounts, type Img2imgRequest } from '../../s
 import { samplerNamed } from '../../src/samplers/catalog.js';
 import { schedulerNamed } from '../../src/schedules/schedulers.js';
 import { sigmaTableNamed } from '../../src/schedules/sigma-table.js';
+import { FLOAT32_SCHEDULE_TOLERANCE, maxRelativeDifference, scheduleReference } from '../helpers/schedules.js';
 
 const table = sigmaTableNamed('sd1');
 const request = (overrides: Partial<Img2imgRequest>): Img2imgRequest => ({
   scheduler: 'normal', steps: 30, denoise: 0.4, fixSteps: true, sampler: 'euler', table, ...overrides,
 });
 
-t.test('step counts: the README example, fix steps on and off (a1111-and-extension.md §2.3)', async (t) => {
+t.test('step counts: the README example, fix steps on and off (A1111 modules/sd_samplers_common.py setup_img2img_steps)', async (t) => {
   t.same(img2imgStepCounts(30, 0.4, true), { scheduleSteps: 75, denoisingSteps: 30 });
   t.same(img2imgStepCounts(30, 0.4, false), { scheduleSteps: 30, denoisingSteps: 13 }, 'int(0.4·30) + 1 = 13, not the README\'s 12');
   t.same(img2imgStepCounts(20, 0.3, true), { scheduleSteps: 66, denoisingSteps: 20 }, 'int(20/0.3) = 66 truncates');
@@ -17,17 +18,34 @@ t.test('step counts: the README example, fix steps on and off (a1111-and-extensi
   t.same(img2imgStepCounts(30, 1, false), { scheduleSteps: 30, denoisingSteps: 30 });
 });
 
-t.test('steps 30, denoise 0.4: starting sigmas from the reference', async (t) => {
-  const cases: [string, boolean, number, number][] = [
-    ['normal', true, 1.1324, 31], ['simple', true, 1.1606, 31], ['karras', true, 0.6576, 31], ['exponential', true, 0.3334, 31],
-    ['normal', false, 1.2166, 14], ['karras', false, 0.7558, 14],
-  ];
-  for (const [scheduler, fixSteps, start, length] of cases) {
-    const { sigmas } = img2imgSchedule(request({ scheduler, fixSteps }));
-    t.ok(Math.abs(sigmas[0]! - start) < 1.5e-4, `${scheduler} fix=${fixSteps} starts at ${sigmas[0]!.toFixed(4)} (reference ${start})`);
-    t.equal(sigmas.length, length, `${scheduler} fix=${fixSteps}: ${length - 1} steps`);
-    t.equal(sigmas[sigmas.length - 1], 0);
-  }
+// What A1111 samples for these requests (setup_img2img_steps, get_sigmas, sample_img2img's slice) and what
+// ComfyUI's KSampler.set_steps gives, both from test/reference/schedules_reference.py.
+const IMG2IMG_CASES = [
+  ...['normal', 'simple', 'karras', 'exponential', 'sgm_uniform', 'beta'].flatMap((scheduler) => [true, false].map((fix_steps) => ({ scheduler, steps: 30, denoise: 0.4, fix_steps }))),
+  { scheduler: 'karras', steps: 20, denoise: 0.3, fix_steps: true },
+  { scheduler: 'normal', steps: 30, denoise: 1, fix_steps: true },
+  { scheduler: 'karras', steps: 10, denoise: 1, fix_steps: true, discard_penultimate: true },
+  { scheduler: 'karras', steps: 12, denoise: 0.5, fix_steps: true, discard_penultimate: true },
+];
+const COMFY_CASES = [{ scheduler: 'normal' as const, steps: 10, denoise: 0.5 }, { scheduler: 'simple' as const, steps: 20, denoise: 0.35 }];
+const { reference, skip } = scheduleReference({ img2img: IMG2IMG_CASES, comfy_denoise: COMFY_CASES });
+
+t.test('the sampled sigmas are A1111\'s for the request: fix steps on and off, denoise 1, DPM2\'s dropped sigma', { skip }, async (t) => {
+  IMG2IMG_CASES.forEach((c, i) => {
+    const sampler = 'discard_penultimate' in c ? 'DPM2' : 'euler';
+    const { sigmas } = img2imgSchedule(request({ scheduler: c.scheduler, steps: c.steps, denoise: c.denoise, fixSteps: c.fix_steps, sampler }));
+    const theirs = reference!.img2img[i]!;
+    const difference = maxRelativeDifference(sigmas, theirs);
+    t.ok(difference <= FLOAT32_SCHEDULE_TOLERANCE, `${c.scheduler} ${c.steps} steps, denoise ${c.denoise}, fix ${c.fix_steps}${sampler === 'DPM2' ? ', DPM2' : ''}: ${sigmas.length} of ${theirs.length} sigmas, max relative difference ${difference.toExponential(1)}`);
+  });
+});
+
+t.test('ComfyUI\'s KSampler.set_steps gives the same tail (denoise < 1: int(steps / denoise) steps, the last steps + 1 sigmas)', { skip }, async (t) => {
+  COMFY_CASES.forEach((c, i) => {
+    const { sigmas } = img2imgSchedule(request({ scheduler: c.scheduler, steps: c.steps, denoise: c.denoise, fixSteps: true }));
+    const difference = maxRelativeDifference(sigmas, reference!.comfy_denoise[i]!);
+    t.ok(difference <= FLOAT32_SCHEDULE_TOLERANCE, `${c.scheduler}, ${c.steps} steps, denoise ${c.denoise}: max relative difference ${difference.toExponential(1)}`);
+  });
 });
 
 t.test('the sampled part is the tail of the full schedule', async (t) => {
@@ -35,12 +53,6 @@ t.test('the sampled part is the tail of the full schedule', async (t) => {
   t.equal(schedule.scheduleSteps, 75);
   t.equal(schedule.fullSigmas.length, 76);
   t.same(schedule.sigmas, schedule.fullSigmas.slice(45), 'A1111 slices from steps - t_enc - 1 = 75 - 29 - 1 = 45');
-});
-
-t.test('ComfyUI check: normal, 10 steps, denoise 0.5 (latent-math.md §4.4)', async (t) => {
-  const expected = [1.4806, 1.2458, 1.0481, 0.8784, 0.7297, 0.5964, 0.4736, 0.3555, 0.2322, 0.0292, 0];
-  const { sigmas } = img2imgSchedule(request({ steps: 10, denoise: 0.5 }));
-  t.ok(sigmas.every((s, i) => Math.abs(s - expected[i]!) < 1.5e-4));
 });
 
 t.test('automatic resolves per sampler as A1111 does', async (t) => {

@@ -1,12 +1,17 @@
 import t from 'tap';
 import { SIGMA_TABLES, sigmaMax, sigmaMin, sigmaTableNamed, sigmaToTimestep, timestepToSigma } from '../../src/schedules/sigma-table.js';
+import { maxAbsDifference } from '../helpers/random.js';
+import { scheduleReference } from '../helpers/schedules.js';
 
 const sd1 = sigmaTableNamed('sd1');
 
-t.test('SD1 table ends match the numpy check (latent-math.md §4.1)', async (t) => {
+const { reference, skip } = scheduleReference({});
+
+t.test('the SD 1.x table is A1111\'s: CompVis register_schedule\'s float32 ᾱ through k-diffusion\'s DiscreteEpsDDPMDenoiser', { skip }, async (t) => {
   t.equal(sd1.sigmas.length, 1000);
-  t.ok(Math.abs(sigmaMin(sd1) - 0.0291671585) < 1e-6, `σmin ${sigmaMin(sd1)}`);
-  t.ok(Math.abs(sigmaMax(sd1) - 14.6146412) < 1e-4, `σmax ${sigmaMax(sd1)}`);
+  t.same(Array.from(sd1.sigmas), reference!.table, 'every σ, to the float32 bit');
+  // log σ: torch's float32 log and Math.log rounded to float32 may part by one float32 ulp (|log σ| < 4: 2^-21).
+  t.ok(maxAbsDifference(sd1.logSigmas, reference!.log_table) <= 2 ** -21, 'log σ within a float32 ulp');
 });
 
 t.test('first entry from the formula: β0 = 0.00085, ᾱ0 = 1 − β0, σ0 = √(β0/ᾱ0)', async (t) => {

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { ClipTokenizer, byteVocabulary, bytesToUnicode } from '../../src/text/clip-tokenizer.js';
 import { CLIP_BPE_PATH, readClipVocabulary } from '../../src/text/clip-vocabulary.js';
-import { findPython, runPythonJson } from '../helpers/python.js';
+import { pythonWith, runPythonJson } from '../helpers/python.js';
 
 
 t.test('bytes_to_unicode: printable bytes are themselves, the rest follow U+0100 in order', async (t) => {
@@ -61,20 +61,16 @@ t.test('over-long prompts keep the first 75 tokens and end with the end token', 
   t.equal(ids[76], 49407);
 });
 
-const python = findPython(['regex']);
-if ('skip' in python) {
-  t.comment(`tokenizer cross-check skipped: ${python.skip}`);
-} else {
-  t.test('the same ids as a Python CLIP tokenizer (OpenAI algorithm) on punctuation, digits, unicode and long text', async (t) => {
-    const prompts = [
-      'masterpiece, best quality, 1girl, (smiling:1.2), blue-eyes!!!',
-      "it's a dog's life; we'll see... 3.14159 and 2024-11-28",
-      'café crème brûlée, naïve résumé, Ελληνικά, 日本語のテキスト, emoji 🐱🚀',
-      '   lots   of\tspaces \n and <|endoftext|> inside   ',
-      Array.from({ length: 60 }, (_, i) => `word${i}`).join(', '),
-      '',
-    ];
-    const expected = runPythonJson<number[][]>(python.python, 'clip_reference.py', { bpe: CLIP_BPE_PATH, prompts });
-    prompts.forEach((prompt, i) => t.same(tokenizer.encode(prompt), expected[i], JSON.stringify(prompt).slice(0, 60)));
-  });
-}
+const python = pythonWith(['regex']);
+t.test('the same ids as a Python CLIP tokenizer (OpenAI algorithm) on punctuation, digits, unicode and long text', { skip: python.skip }, async (t) => {
+  const prompts = [
+    'masterpiece, best quality, 1girl, (smiling:1.2), blue-eyes!!!',
+    "it's a dog's life; we'll see... 3.14159 and 2024-11-28",
+    'café crème brûlée, naïve résumé, Ελληνικά, 日本語のテキスト, emoji 🐱🚀',
+    '   lots   of\tspaces \n and <|endoftext|> inside   ',
+    Array.from({ length: 60 }, (_, i) => `word${i}`).join(', '),
+    '',
+  ];
+  const expected = runPythonJson<number[][]>(python.python!, 'clip_reference.py', { bpe: CLIP_BPE_PATH, prompts });
+  prompts.forEach((prompt, i) => t.same(tokenizer.encode(prompt), expected[i], JSON.stringify(prompt).slice(0, 60)));
+});

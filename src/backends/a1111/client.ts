@@ -2,7 +2,7 @@ import { request, type Dispatcher } from 'undici';
 import type { A1111Endpoint } from '../../config.js';
 import { BackendError } from '../../errors.js';
 
-/** The parts of A1111's /sdapi/v1 API the service uses (a1111-and-extension.md §3). */
+/** The parts of A1111's /sdapi/v1 API the service uses (A1111 v1.10 modules/api/api.py and modules/api/models.py). */
 export interface A1111Progress {
   readonly progress: number;
   readonly eta_relative: number;

@@ -1,6 +1,6 @@
 import { BackendError } from '../../errors.js';
-import { sniffImage } from '../../images/sniff.js';
 import type { ProgressReport, UpscaleOutcome, UpscaleWork } from '../backend.js';
+import { readImg2imgAnswer } from './answer.js';
 import type { A1111Client, A1111Progress } from './client.js';
 import { COMPANION_SCRIPT_TITLE, img2imgPayload, type A1111Mode } from './payload.js';
 
@@ -96,11 +96,8 @@ export class A1111Instance {
     try {
       const response = await this.client.img2img(payload, call);
       call.throwIfAborted();
-      const image = response.images?.[0];
-      if (typeof image !== 'string') throw new BackendError(`A1111 at ${this.url} returned no image`, 'BACKEND_BAD_ANSWER');
-      const png = Buffer.from(image, 'base64');
-      this.checkImage(png);
-      return { png, seed: seedFromInfo(response.info) ?? work.seed, ranOn: this.url };
+      const answer = await readImg2imgAnswer(response, work, `A1111 at ${this.url}`);
+      return { ...answer, seed: answer.seed ?? work.seed, ranOn: this.url };
     } catch (error) {
       if (!call.aborted) throw error;
       // Give /interrupt a moment to land (a shutting-down service would otherwise exit first), no more:
@@ -138,16 +135,6 @@ export class A1111Instance {
     return { stop: () => clearInterval(timer) };
   }
 
-  private checkImage(png: Uint8Array): void {
-    let format: string;
-    try {
-      format = sniffImage(png).format;
-    } catch {
-      throw new BackendError(`A1111 at ${this.url} returned something that is not an image (${png.length} bytes starting ${Buffer.from(png.subarray(0, 8)).toString('hex')})`, 'BACKEND_BAD_ANSWER');
-    }
-    if (format !== 'png') throw new BackendError(`A1111 at ${this.url} returned a ${format} image, not a PNG (check its samples_format setting)`, 'BACKEND_BAD_ANSWER');
-  }
-
   private now(): number {
     return (this.policy.now ?? Date.now)();
   }
@@ -167,14 +154,4 @@ function progressReport(progress: A1111Progress): ProgressReport {
     steps: progress.state.sampling_steps,
     etaSeconds: progress.eta_relative,
   };
-}
-
-/** `info` is a JSON string from Processed.js(); its `seed` is the seed A1111 used. */
-function seedFromInfo(info: string): number | undefined {
-  try {
-    const seed = (JSON.parse(info) as { seed?: unknown }).seed;
-    return typeof seed === 'number' ? seed : undefined;
-  } catch {
-    return undefined;
-  }
 }

@@ -9,6 +9,7 @@ import { findModels, loadModel, type StableDiffusionModel } from '../../models/l
 import { runImg2img } from '../../pipeline/img2img.js';
 import type { TileOptions } from '../../pipeline/stages.js';
 import type { Backend, BackendSnapshot, Lease, ModelView, UpscaleWork } from '../backend.js';
+import { DecodeTimes, SamplingEta } from './eta.js';
 
 export interface OnnxBackendOptions {
   readonly modelsDir: string;
@@ -33,6 +34,7 @@ export class OnnxBackend implements Backend {
   private running = 0;
   private readonly stopping = new AbortController();
   private conversions: Promise<void> = Promise.resolve();
+  private readonly decodeTimes = new DecodeTimes();
 
   constructor(private readonly options: OnnxBackendOptions, private readonly engine: SessionPool) {}
 
@@ -137,12 +139,19 @@ export class OnnxBackend implements Backend {
       run: async (job, onProgress, signal, onStage) => {
         try {
           const image = await decodeImage(job.image);
+          const pixels = job.width * job.height;
+          const eta = new SamplingEta(this.decodeTimes.estimate(model.name, pixels));
           const output = await runImg2img(model, this.engine, { ...job, image, sampler: job.sampler.name }, this.options.tiles, {
+            onSampling: () => eta.samplingStarted(),
             onStep: (step, steps) => {
               signal.throwIfAborted();
-              onProgress({ progress: step / steps, step, steps });
+              const etaSeconds = eta.afterStep(step, steps);
+              onProgress({ progress: step / steps, step, steps, ...(etaSeconds !== undefined ? { etaSeconds } : {}) });
             },
-            ...(onStage ? { onStage } : {}),
+            onStage: (stage, seconds) => {
+              if (stage === 'decode') this.decodeTimes.record(model.name, pixels, seconds);
+              onStage?.(stage, seconds);
+            },
           });
           return { png: encodeRgbPixels(output.width, output.height, output.pixels), seed: job.seed, ranOn: `onnx:${model.name}`, model: model.name };
         } finally {

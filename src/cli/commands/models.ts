@@ -72,7 +72,7 @@ const MAX_NOISE_VALUES = 2 ** 28;
 export const noiseCommand: Command = {
   name: 'noise',
   usage: 'noise --seed S --shape B,C,H,W OUT.npy',
-  summary: 'write the noise torch.randn gives after torch.manual_seed(S) on the CPU (A1111\'s CPU RNG source)',
+  summary: 'write the onnx backend\'s noise: torch.randn\'s CPU stream after torch.manual_seed(S) (A1111\'s CPU RNG source), within 3e-6',
   example: 'latent-upscale noise --seed 42 --shape 1,4,64,64 noise.npy',
   async run(args, io) {
     const { values, positionals } = parseCommandArgs(args, { seed: { type: 'string' }, shape: { type: 'string' } }, ['OUT.npy']);

@@ -1,4 +1,5 @@
 import { img2imgSchedule } from '../../schedules/img2img-steps.js';
+import { chooseSampler } from '../../schedules/sampler-choice.js';
 import { sigmaTableNamed } from '../../schedules/sigma-table.js';
 import { DEFAULT_SAMPLER } from '../../samplers/catalog.js';
 import { UserError } from '../../errors.js';
@@ -7,12 +8,12 @@ import type { Command } from './command.js';
 
 export const sigmasCommand: Command = {
   name: 'sigmas',
-  usage: 'sigmas --scheduler S --steps N [--denoise D] [--no-fix-steps] [--sampler NAME] [--table sd1|sdxl]',
+  usage: 'sigmas --steps N [--scheduler S] [--denoise D] [--no-fix-steps] [--sampler NAME] [--table sd1|sdxl]',
   summary: 'print the img2img sigma schedule as JSON: first = starting sigma, last = 0',
   example: 'latent-upscale sigmas --scheduler karras --steps 30 --denoise 0.4 --sampler "DPM++ 2M"',
   async run(args, io) {
     const { values } = parseCommandArgs(args, {
-      scheduler: { type: 'string', default: 'automatic' },
+      scheduler: { type: 'string' },
       steps: { type: 'string' },
       denoise: { type: 'string', default: '1' },
       'no-fix-steps': { type: 'boolean', default: false },
@@ -23,8 +24,9 @@ export const sigmasCommand: Command = {
     if (steps === undefined) throw new UserError('--steps is required', 'INVALID_ARGUMENT');
     const denoise = parseNumber('denoise', values.denoise)!;
     const fixSteps = !values['no-fix-steps'];
+    const choice = chooseSampler(values.sampler, values.scheduler, 'automatic');
     const schedule = img2imgSchedule({
-      scheduler: values.scheduler, steps, denoise, fixSteps, sampler: values.sampler, table: sigmaTableNamed(values.table),
+      scheduler: choice.scheduler, steps, denoise, fixSteps, sampler: choice.sampler.name, table: sigmaTableNamed(values.table),
     });
     io.stdout(JSON.stringify({
       sigmas: schedule.sigmas,

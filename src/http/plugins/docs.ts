@@ -2,6 +2,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import { jsonSchemaTransform } from 'fastify-type-provider-zod';
+import { z } from 'zod';
 import { ERROR_CODES } from '../../errors.js';
 import { errorSchema } from '../errors.js';
 
@@ -16,13 +17,21 @@ export const API_INFO = {
   version: '0.1.0',
 };
 
+/** The documented error answer, once as JSON Schema. */
+const errorJsonSchema = z.toJSONSchema(errorSchema, { target: 'draft-7' });
+
 /** OpenAPI generated from the routes' zod schemas, served at /docs (UI) and /docs/json; openapi/openapi.json is the same document. */
 export async function docsPlugin(app: FastifyInstance): Promise<void> {
-  // Every documented route answers errors in the one shape; said once here, not on each route.
-  app.addHook('onRoute', (route) => {
-    if (route.schema === undefined || route.url.startsWith('/docs')) return;
-    route.schema = { ...route.schema, response: { '4xx': errorSchema, '5xx': errorSchema, ...(route.schema.response as object | undefined) } };
+  await app.register(swagger, {
+    openapi: { info: API_INFO },
+    // Every route answers errors in the one shape: documented here, not on each route (where a response
+    // schema would also bind the serializer of, say, /readyz's 503).
+    transform: (route) => {
+      const transformed = jsonSchemaTransform(route);
+      const schema = transformed.schema as { response?: Record<string, unknown> } | undefined;
+      if (schema === undefined) return transformed;
+      return { ...transformed, schema: { ...schema, response: { '4XX': errorJsonSchema, '5XX': errorJsonSchema, ...schema.response } } };
+    },
   });
-  await app.register(swagger, { openapi: { info: API_INFO }, transform: jsonSchemaTransform });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 }

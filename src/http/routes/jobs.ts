@@ -1,9 +1,10 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { isEndEvent, isFinished, jobView, type JobRecord } from '../../jobs/job.js';
+import { eventView, isEndEvent, isFinished, jobView, type JobRecord } from '../../jobs/job.js';
 import { ERROR_CODE_NAMES, UserError } from '../../errors.js';
 import { errorSchema } from '../errors.js';
+import { callerOf } from '../plugins/access.js';
 import type { Services } from '../services.js';
 import { sendResult, submitUpscale, upscaleBodySchema, upscaleResultSchema } from './upscale.js';
 
@@ -29,7 +30,9 @@ const SSE_HEARTBEAT_MS = 15_000;
 
 export async function jobRoutes(app: FastifyInstance, services: Services): Promise<void> {
   const routes = app.withTypeProvider<ZodTypeProvider>();
-  const find = (id: string): Promise<JobRecord> => services.jobs.get(id);
+  // Jobs are found as the caller may see them: another key's job is not found.
+  const caller = (request: FastifyRequest): string | undefined => callerOf(request, services.config.apiKeys);
+  const find = (id: string, request: FastifyRequest): Promise<JobRecord> => services.jobs.get(id, caller(request));
   const view = async (job: JobRecord): Promise<z.output<typeof jobSchema>> => jobView(job, await services.jobs.position(job)) as z.output<typeof jobSchema>;
 
   routes.post('/jobs', {
@@ -40,12 +43,12 @@ export async function jobRoutes(app: FastifyInstance, services: Services): Promi
       response: { 202: jobSchema },
     },
   }, async (request, reply) => {
-    const job = await submitUpscale(services, request.body);
+    const job = await submitUpscale(services, request.body, caller(request));
     return reply.code(202).header('location', `/jobs/${job.id}`).send(await view(job));
   });
 
   routes.get('/jobs/:id', { schema: { summary: 'Job state, progress, step i/n, ETA and error', params: idParams, response: { 200: jobSchema } } },
-    async (request) => view(await find(request.params.id)));
+    async (request) => view(await find(request.params.id, request)));
 
   routes.get('/jobs/:id/result', {
     schema: {
@@ -55,29 +58,36 @@ export async function jobRoutes(app: FastifyInstance, services: Services): Promi
       response: { 200: upscaleResultSchema, 409: errorSchema },
     },
   }, async (request, reply) => {
-    const job = await find(request.params.id);
+    const job = await find(request.params.id, request);
     if (!isFinished(job.state)) {
       throw new UserError(`job ${job.id} is ${job.state}; the result is ready when GET /jobs/${job.id} says succeeded`, 'JOB_NOT_FINISHED');
     }
     return sendResult(services, job, request, reply);
   });
 
-  routes.delete('/jobs/:id', { schema: { summary: 'Cancel a job (interrupts A1111 when it is running)', params: idParams, response: { 202: jobSchema } } },
+  routes.delete('/jobs/:id', {
+    schema: {
+      summary: 'Cancel a job (interrupts A1111 when it is running)',
+      description: 'A queued job never runs; a running one is interrupted. A job that has ended (succeeded, failed, cancelled) answers 409 (JOB_FINISHED).',
+      params: idParams,
+      response: { 202: jobSchema, 409: errorSchema },
+    },
+  },
     async (request, reply) => {
-      const job = await find(request.params.id);
+      const job = await find(request.params.id, request);
       await services.jobs.cancel(job);
-      return reply.code(202).send(await view(await services.jobs.get(job.id)));
+      return reply.code(202).send(await view(await find(job.id, request)));
     });
 
   routes.get('/jobs/:id/events', {
     schema: {
       summary: 'Server-Sent Events: state, queued, running, progress, done, failed, cancelled, closing',
-      description: 'The first event is the current state; the stream ends after done, failed or cancelled, or with closing when this API node shuts down (the job goes on: follow it again). A job that disappears (a Redis restarted without persistence) ends with failed.',
+      description: 'Event data is snake_case JSON: progress events carry progress, step, steps and eta_seconds (null when unknown), closing events a message, all others the job as GET /jobs/{id} shows it (running: ran_on). The first event is the current state; the stream ends after done, failed or cancelled, or with closing when this API node shuts down (the job goes on: follow it again). A job that disappears (a Redis restarted without persistence) ends with failed.',
       params: idParams,
       produces: ['text/event-stream'],
     },
   }, async (request, reply) => {
-    const job = await find(request.params.id);
+    const job = await find(request.params.id, request);
     const snapshot = await view(job);
     reply.hijack();
     const raw = reply.raw;
@@ -96,7 +106,7 @@ export async function jobRoutes(app: FastifyInstance, services: Services): Promi
       raw.end();
     };
     const unfollow = services.jobs.follow(job, (event, now) => {
-      send(event.type, event.type === 'progress' || event.type === 'closing' ? event : jobView(now, undefined));
+      send(event.type, eventView(event, now));
       if (isEndEvent(event) || event.type === 'closing') close();
     });
     raw.on('close', close);

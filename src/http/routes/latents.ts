@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { resizeLatent } from '../../engine/resize.js';
 import { UserError } from '../../errors.js';
 import { decodeLatentDetected, encodeLatent } from '../../formats/latent-file.js';
+import { checkLatentOutput } from '../../latent/output-limit.js';
 import { latentTargetSize } from '../../latent/target-size.js';
 import type { Services } from '../services.js';
 
@@ -18,6 +19,7 @@ export async function latentRoutes(app: FastifyInstance, services: Services): Pr
   app.withTypeProvider<ZodTypeProvider>().post('/latents/resize', {
     schema: {
       summary: 'Resize a latent (.npy, safetensors or ComfyUI .latent body); answers in the same format',
+      description: 'The output is bounded like images: at most MAX_OUTPUT_MEGAPIXELS worth of latent cells (8×8 pixels each) per plane, and 16 such planes in all (413 LATENT_TOO_LARGE past it).',
       consumes: ['application/octet-stream'],
       produces: ['application/octet-stream'],
       querystring: resizeQuery,
@@ -28,8 +30,9 @@ export async function latentRoutes(app: FastifyInstance, services: Services): Pr
       throw new UserError('send the latent file as the request body with Content-Type: application/octet-stream', 'UNSUPPORTED_MEDIA_TYPE');
     }
     const { file, format } = decodeLatentDetected(body, 'body');
-    const [, , height, width] = file.latent.shape;
+    const [batch, channels, height, width] = file.latent.shape;
     const target = latentTargetSize({ height, width }, request.query);
+    checkLatentOutput([batch, channels, target.height, target.width], services.config.maxOutputMegapixels);
     const result = await resizeLatent(services.engine, file.latent, request.query.method, target.height, target.width);
     return reply
       .type('application/octet-stream')

@@ -4,14 +4,16 @@ import { z } from 'zod';
 import { sigmaPlotSvg } from '../../plots/sigma-svg.js';
 import { DEFAULT_SAMPLER } from '../../samplers/catalog.js';
 import { img2imgSchedule, MAX_STEPS } from '../../schedules/img2img-steps.js';
+import { chooseSampler } from '../../schedules/sampler-choice.js';
 import { sigmaTableNamed } from '../../schedules/sigma-table.js';
+import { booleanField, DEFAULT_SCHEDULER } from '../../upscale/parameters.js';
 
 const sigmasQuery = z.object({
-  scheduler: z.string().default('simple'),
+  scheduler: z.string().optional().describe(`Default ${DEFAULT_SCHEDULER}, or the one a combined sampler label names`),
   steps: z.coerce.number().int().min(1).max(MAX_STEPS).default(30),
   denoise: z.coerce.number().gt(0).max(1).default(0.5),
-  fix_steps: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
-  sampler: z.string().default(DEFAULT_SAMPLER),
+  fix_steps: booleanField(true),
+  sampler: z.string().default(DEFAULT_SAMPLER).describe('Our name, A1111 label, or a combined label such as "DPM++ 2M Karras"'),
   table: z.string().default('sd1').describe('sd1 (SD 1.x/2.x) or sdxl'),
 });
 
@@ -34,8 +36,9 @@ export async function sigmaRoutes(app: FastifyInstance): Promise<void> {
     },
   }, async (request, reply) => {
     const q = request.query;
+    const choice = chooseSampler(q.sampler, q.scheduler, DEFAULT_SCHEDULER);
     const schedule = img2imgSchedule({
-      scheduler: q.scheduler, steps: q.steps, denoise: q.denoise, fixSteps: q.fix_steps, sampler: q.sampler, table: sigmaTableNamed(q.table),
+      scheduler: choice.scheduler, steps: q.steps, denoise: q.denoise, fixSteps: q.fix_steps, sampler: choice.sampler.name, table: sigmaTableNamed(q.table),
     });
     if ((request.headers.accept ?? '').includes('image/svg+xml')) {
       const title = `${schedule.scheduler}, ${q.steps} steps, denoise ${q.denoise}, fix steps ${q.fix_steps ? 'on' : 'off'} (${schedule.sampler})`;

@@ -5,6 +5,7 @@ import { UserError } from '../../errors.js';
 import type { JobRecord } from '../../jobs/job.js';
 import { prepareUpscale } from '../../upscale/prepare.js';
 import { errorBody } from '../errors.js';
+import { callerOf } from '../plugins/access.js';
 import { upscaleParametersSchema } from '../../upscale/parameters.js';
 import type { Services } from '../services.js';
 
@@ -18,7 +19,7 @@ export const upscaleResultSchema = z.object({
   parameters: z.record(z.string(), z.unknown()).describe('Every value used, including the seed and any size rounding.'),
 });
 
-export function decodeImage(text: string): Uint8Array {
+export function decodeBase64Image(text: string): Uint8Array {
   const base64 = text.replace(/^data:[^,]*,/, '').replace(/\s+/g, '');
   if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(base64) || base64.length % 4 === 1) {
     throw new UserError('image: not valid base64 (send the file as base64, optionally with a data:image/...;base64, prefix)', 'IMAGE_NOT_BASE64');
@@ -28,9 +29,10 @@ export function decodeImage(text: string): Uint8Array {
   return bytes;
 }
 
-export function submitUpscale(services: Services, body: z.output<typeof upscaleBodySchema>): Promise<JobRecord> {
-  const prepared = prepareUpscale(decodeImage(body.image), body, services.config.backends, services.config);
-  return services.jobs.submit(prepared.backend, prepared.work, prepared.parameters);
+/** Queues the upscale as `owner`'s job (a digest of the caller's API key; undefined without API keys). */
+export async function submitUpscale(services: Services, body: z.output<typeof upscaleBodySchema>, owner: string | undefined): Promise<JobRecord> {
+  const prepared = await prepareUpscale(decodeBase64Image(body.image), body, services.config.backends, services.config);
+  return services.jobs.submit(prepared.backend, prepared.work, prepared.parameters, owner);
 }
 
 export function wantsJson(request: FastifyRequest): boolean {
@@ -58,7 +60,7 @@ export async function upscaleRoutes(app: FastifyInstance, services: Services): P
       response: { 200: upscaleResultSchema.describe('With Accept: application/json; otherwise the PNG bytes.') },
     },
   }, async (request, reply) => {
-    const job = await submitUpscale(services, request.body);
+    const job = await submitUpscale(services, request.body, callerOf(request, services.config.apiKeys));
     // A client that gives up should not keep an A1111 busy. The request stream has long ended (its body
     // was read), so the response is what tells of a closed connection.
     const onClose = (): void => {

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Backend, BackendSnapshot, Lease, UpscaleWork } from '../../backends/backend.js';
-import { isFinished, jobErrorFrom, type EndState, type JobError, type JobRecord, type JobResult, type NewJob } from '../job.js';
+import { isFinished, jobErrorFrom, succeededParameters, type EndState, type JobError, type JobRecord, type JobResult, type NewJob } from '../job.js';
 import { CancelledError, ShutdownError, retryElsewhere, runAttempt, type JobObserver } from '../runner.js';
 import { QueueFullError, type JobTransport, type QueueLoad, type WaitingJob } from '../transport.js';
 
@@ -132,7 +132,7 @@ export class MemoryTransport implements JobTransport {
     }, this.options.observer);
     if (outcome.kind === 'succeeded') {
       entry.result = outcome.result;
-      this.update(entry, { progress: 1, step: entry.record.steps, ranOn: outcome.result.ranOn });
+      this.update(entry, { progress: 1, step: entry.record.steps, ranOn: outcome.result.ranOn, parameters: succeededParameters(outcome.result.parameters) });
       this.end(entry, 'succeeded');
     } else if (outcome.kind === 'cancelled') {
       this.end(entry, 'cancelled');

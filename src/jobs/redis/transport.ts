@@ -2,12 +2,12 @@ import { Job as BullJob, Queue, QueueEvents, type JobState as BullState } from '
 import { Redis } from 'ioredis';
 import type { BackendSnapshot } from '../../backends/backend.js';
 import { BackendError } from '../../errors.js';
-import { isFinished, type JobError, type JobRecord, type JobResult, type NewJob } from '../job.js';
+import { isFinished, succeededParameters, type JobError, type JobRecord, type JobResult, type NewJob } from '../job.js';
 import type { JobObserver } from '../runner.js';
 import { QueueFullError, type JobTransport, type QueueLoad, type WaitingJob } from '../transport.js';
 import { mergeFleet, readFleet } from './fleet.js';
 import {
-  CANCEL_CHANNEL, INPUT_TTL_MS, decodeEnded, decodeFailure, encodeEnded, endedKey, inputKey, queueName, recordToWire, resultKey, workToWire,
+  CANCEL_CHANNEL, INPUT_TTL_MS, decodeEnded, decodeFailure, encodeEnded, endedKey, inputKey, queueName, recordFromWire, recordToWire, resultKey, workToWire,
   type JobData, type WireOutcome, type WireProgress,
 } from './wire.js';
 import { samplerNamed } from '../../samplers/catalog.js';
@@ -238,8 +238,8 @@ function recordFrom(bull: Bull, state: BullState | 'unknown'): JobRecord | undef
   const { record, work } = bull.data;
   const progress = typeof bull.progress === 'object' ? bull.progress as unknown as WireProgress : undefined;
   const base: JobRecord = {
-    id: record.id, backend: record.backend, parameters: record.parameters, createdAt: new Date(record.createdAt),
-    state: 'queued', progress: progress?.progress ?? 0, step: progress?.step ?? 0, steps: progress?.steps || work.steps,
+    ...recordFromWire(record, progress?.steps || work.steps),
+    progress: progress?.progress ?? 0, step: progress?.step ?? 0,
     ...(progress?.etaSeconds !== undefined ? { etaSeconds: progress.etaSeconds } : {}),
     ...(progress?.ranOn !== undefined ? { ranOn: progress.ranOn } : {}),
     ...(bull.processedOn ? { startedAt: new Date(bull.processedOn) } : {}),
@@ -247,7 +247,10 @@ function recordFrom(bull: Bull, state: BullState | 'unknown'): JobRecord | undef
   const finishedAt = bull.finishedOn ? { finishedAt: new Date(bull.finishedOn) } : {};
   if (isWaiting(state)) return base;
   if (state === 'active') return { ...base, state: 'running' };
-  if (state === 'completed') return { ...base, ...finishedAt, state: 'succeeded', progress: 1, step: base.steps, ranOn: bull.returnvalue?.ranOn ?? base.ranOn };
+  if (state === 'completed') {
+    const outcome = bull.returnvalue;
+    return { ...base, ...finishedAt, state: 'succeeded', progress: 1, step: base.steps, ranOn: outcome?.ranOn ?? base.ranOn, ...(outcome ? { parameters: succeededParameters(outcome.parameters) } : {}) };
+  }
   if (state === 'failed') {
     const failure = decodeFailure(bull.failedReason);
     return failure === 'cancelled' ? { ...base, ...finishedAt, state: 'cancelled' } : { ...base, ...finishedAt, state: 'failed', error: failure };

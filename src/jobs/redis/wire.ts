@@ -25,6 +25,8 @@ export interface WireRecord {
   readonly backend: string;
   readonly parameters: Record<string, unknown>;
   readonly createdAt: number;
+  /** JobRecord.owner: a digest of the creating API key, so that every API node answers only its owner. */
+  readonly owner?: string;
 }
 
 /** BullMQ job data: no image. `avoid` and `attempts` follow the job across the workers that try it. */
@@ -62,7 +64,19 @@ export function workFromWire(work: WireWork, image: Uint8Array): UpscaleWork {
 }
 
 export function recordToWire(record: JobRecord): WireRecord {
-  return { id: record.id, backend: record.backend, parameters: record.parameters, createdAt: record.createdAt.getTime() };
+  return {
+    id: record.id, backend: record.backend, parameters: record.parameters, createdAt: record.createdAt.getTime(),
+    ...(record.owner !== undefined ? { owner: record.owner } : {}),
+  };
+}
+
+/** The record a wire record stands for, as it was queued (`steps` from its work). */
+export function recordFromWire(record: WireRecord, steps: number): JobRecord {
+  return {
+    id: record.id, backend: record.backend, parameters: record.parameters, createdAt: new Date(record.createdAt),
+    ...(record.owner !== undefined ? { owner: record.owner } : {}),
+    state: 'queued', progress: 0, step: 0, steps,
+  };
 }
 
 /** A failed job's reason carries the HTTP status, or says the job was cancelled. */

@@ -6,7 +6,7 @@ import { BackendError } from '../../errors.js';
 import { jobError, type EndState, type JobError, type JobRecord } from '../job.js';
 import { CancelledError, MAX_ATTEMPTS, ShutdownError, refusalAvoiding, runAttempt, type JobObserver } from '../runner.js';
 import { publishHeartbeat, removeHeartbeat } from './fleet.js';
-import { CANCEL_CHANNEL, encodeFailure, inputKey, queueName, resultKey, workFromWire, type JobData, type WireOutcome, type WireProgress } from './wire.js';
+import { CANCEL_CHANNEL, encodeFailure, recordFromWire, inputKey, queueName, resultKey, workFromWire, type JobData, type WireOutcome, type WireProgress } from './wire.js';
 
 export interface WorkerOptions {
   readonly redisUrl: string;
@@ -190,8 +190,5 @@ function matchCapacity(worker: Worker, backend: Backend): void {
 }
 
 function recordOf(data: JobData): JobRecord {
-  return {
-    id: data.record.id, backend: data.record.backend, parameters: data.record.parameters, createdAt: new Date(data.record.createdAt),
-    state: 'running', progress: 0, step: 0, steps: data.work.steps,
-  };
+  return { ...recordFromWire(data.record, data.work.steps), state: 'running' };
 }

@@ -1,0 +1,80 @@
+import sharp from 'sharp';
+import { BackendError, UserError } from '../../errors.js';
+import { pngStructureProblem } from '../../images/png.js';
+import { sniffImage, type ImageInfo } from '../../images/sniff.js';
+import type { A1111Img2imgResponse } from './client.js';
+
+// A1111's img2img answer, checked before a job may succeed with it: a PNG of the size asked for whose
+// pixels decode. A1111 behind a broken proxy, with another samples_format or a full disk sends other
+// things, and a job that "succeeds" with them hands the caller a file nothing can open.
+
+/** The image and what A1111's `info` says about the generation. */
+export interface A1111Answer {
+  readonly png: Uint8Array;
+  /** The seed A1111 used (its `info.seed`), when it says. */
+  readonly seed?: number;
+  /** The checkpoint that ran (`info.sd_model_name`) and its short hash (`info.sd_model_hash`), when it says. */
+  readonly model?: string;
+  readonly modelHash?: string;
+}
+
+/** Reads the answer to an img2img call asking for `size`; throws a 502 (BACKEND_BAD_ANSWER) naming what came instead. */
+export async function readImg2imgAnswer(response: A1111Img2imgResponse, size: { readonly width: number; readonly height: number }, where: string): Promise<A1111Answer> {
+  const image = response.images?.[0];
+  if (typeof image !== 'string') throw new BackendError(`${where} returned no image`, 'BACKEND_BAD_ANSWER');
+  const png = Buffer.from(image, 'base64');
+  await checkPng(png, size, where);
+  return { png, ...generationInfo(response.info) };
+}
+
+async function checkPng(png: Uint8Array, size: { readonly width: number; readonly height: number }, where: string): Promise<void> {
+  let header: ImageInfo;
+  try {
+    header = sniffImage(png);
+  } catch (error) {
+    // An image signature whose header does not read is worth naming; anything else is just not an image.
+    const why = error instanceof UserError && error.code === 'IMAGE_UNREADABLE' ? `: ${withoutField(error.message)}` : '';
+    throw bad(`${where} returned something that is not an image (${bytesSummary(png)})${why}`);
+  }
+  const sent = `${header.width}×${header.height} ${header.format.toUpperCase()}`;
+  if (header.format !== 'png') throw bad(`${where} returned a ${sent} (${bytesSummary(png)}), not a PNG (check its samples_format setting)`);
+  if (header.width !== size.width || header.height !== size.height) {
+    throw bad(`${where} returned a ${sent}, not the ${size.width}×${size.height} asked for (${bytesSummary(png)})`);
+  }
+  try {
+    // Decoding to raw pixels is the cheapest full read: nothing is re-encoded. failOn 'warning' (sharp's
+    // default, kept on purpose) fails on what libpng only warns about, such as a bad CRC or a short IDAT.
+    await sharp(png, { failOn: 'warning' }).raw().toBuffer();
+  } catch (error) {
+    const damage = pngStructureProblem(png);
+    throw bad(`${where} returned a ${sent} that does not decode (${bytesSummary(png)}${damage ? `; ${damage}` : ''}): ${(error as Error).message}`);
+  }
+}
+
+const bad = (message: string): BackendError => new BackendError(message, 'BACKEND_BAD_ANSWER');
+
+function bytesSummary(bytes: Uint8Array): string {
+  return `${bytes.length} bytes starting ${Buffer.from(bytes.subarray(0, 8)).toString('hex')}`;
+}
+
+/** sniffImage speaks to uploaders ("image: …"); here the image is A1111's. */
+function withoutField(message: string): string {
+  return message.replace(/^image: /, '');
+}
+
+/** `info` is a JSON string from modules/processing.py Processed.js(). */
+function generationInfo(info: unknown): Omit<A1111Answer, 'png'> {
+  let parsed: Record<string, unknown>;
+  try {
+    parsed = JSON.parse(String(info)) as Record<string, unknown>;
+  } catch {
+    return {};
+  }
+  if (typeof parsed !== 'object' || parsed === null) return {};
+  const { seed, sd_model_name: model, sd_model_hash: modelHash } = parsed;
+  return {
+    ...(typeof seed === 'number' ? { seed } : {}),
+    ...(typeof model === 'string' && model !== '' ? { model } : {}),
+    ...(typeof modelHash === 'string' && modelHash !== '' ? { modelHash } : {}),
+  };
+}

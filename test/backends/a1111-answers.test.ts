@@ -1,0 +1,63 @@
+import t from 'tap';
+import { getPngText } from '../../src/images/png.js';
+import type { FakeBehaviour } from '../fakes/fake-a1111.js';
+import { startFakeA1111Process } from '../helpers/processes.js';
+import { pngBase64, startService, until } from '../helpers/service.js';
+
+// What A1111's img2img answers is checked before a job may succeed with it: against a fake A1111 in its
+// own process that sends broken images on demand, the service in this process. The input is 64×48 at
+// scale 2, so every job asks A1111 for 128×96.
+
+const MODEL = { name: 'dreamshaper_8', hash: '879db523c3' };
+const fake = await startFakeA1111Process({ companion: true, model: MODEL });
+t.teardown(() => fake.kill());
+// Every bad answer counts against the instance; these tests send several in a row on purpose.
+const service = await startService([], { A1111_MAX_FAILURES: '1000' }, () => fake.url);
+t.teardown(() => service.close());
+const { app } = service;
+
+interface JobView { id: string; state: string; error: { status: number; code: string; message: string } | null; parameters: Record<string, unknown> }
+
+const view = async (id: string): Promise<JobView> => (await app.inject({ url: `/jobs/${id}` })).json() as JobView;
+
+/** A job run to its end while the fake answers with `garbage`. */
+async function jobAnswered(garbage: FakeBehaviour['garbage']): Promise<JobView> {
+  await fake.setBehaviour({ garbage });
+  t.teardown(() => fake.setBehaviour({ garbage: undefined }));
+  const job = (await app.inject({ method: 'POST', url: '/jobs', payload: { image: pngBase64(), steps: 3 } })).json() as JobView;
+  await until(async () => ['succeeded', 'failed'].includes((await view(job.id)).state), 10_000);
+  return view(job.id);
+}
+
+const BROKEN: readonly [NonNullable<FakeBehaviour['garbage']>, string, RegExp][] = [
+  ['truncated-png', 'a PNG cut in half',
+    /^A1111 at http:\/\/127\.0\.0\.1:\d+ returned a 128×96 PNG that does not decode \(\d+ bytes starting 89504e470d0a1a0a; its IDAT chunk at byte 33 is cut short \(\d+ data bytes declared, \d+ present\)\): .*libpng/],
+  ['corrupt-png', 'a PNG with flipped IDAT bytes under a valid CRC',
+    /^A1111 at http:\/\/127\.0\.0\.1:\d+ returned a 128×96 PNG that does not decode \(\d+ bytes starting 89504e470d0a1a0a\): .*libpng/],
+  ['jpeg', 'a JPEG',
+    /^A1111 at http:\/\/127\.0\.0\.1:\d+ returned a 128×96 JPEG \(\d+ bytes starting ffd8ff[0-9a-f]{10}\), not a PNG \(check its samples_format setting\)$/],
+  ['wrong-size', 'a whole PNG of another size',
+    /^A1111 at http:\/\/127\.0\.0\.1:\d+ returned a 64×48 PNG, not the 128×96 asked for \(\d+ bytes starting 89504e470d0a1a0a\)$/],
+];
+
+for (const [garbage, what, message] of BROKEN) {
+  t.test(`${what} from A1111: the job fails with 502 BACKEND_BAD_ANSWER saying what came`, async (t) => {
+    const job = await jobAnswered(garbage);
+    t.equal(job.state, 'failed');
+    t.match(job.error, { status: 502, code: 'BACKEND_BAD_ANSWER', message });
+    const result = await app.inject({ url: `/jobs/${job.id}/result` });
+    t.equal(result.statusCode, 502, 'the result is the error, not an image/png');
+    t.match(result.json(), { code: 'BACKEND_BAD_ANSWER', message });
+  });
+}
+
+t.test('a good answer succeeds and names the checkpoint that ran, as A1111\'s own infotext does', async (t) => {
+  const job = await jobAnswered(undefined);
+  t.equal(job.state, 'succeeded');
+  t.match(job.parameters, { model: MODEL.name, model_hash: MODEL.hash }, 'the job names the model that ran');
+  const result = await app.inject({ url: `/jobs/${job.id}/result` });
+  t.equal(result.headers['content-type'], 'image/png');
+  t.match(getPngText(result.rawPayload, 'parameters'), /, Size: 128x96, Model hash: 879db523c3, Model: dreamshaper_8, Denoising strength: 0\.5, /);
+  const json = await app.inject({ method: 'POST', url: '/upscale', payload: { image: pngBase64(), steps: 3 }, headers: { accept: 'application/json' } });
+  t.match(json.json().parameters, { model: MODEL.name, model_hash: MODEL.hash, infotext: /Model hash: 879db523c3, Model: dreamshaper_8/ });
+});
