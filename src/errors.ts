@@ -7,7 +7,7 @@ export const ERROR_CODES = {
   INVALID_REQUEST: { status: 400, meaning: 'A field is missing, has the wrong type or is out of range; the message names each field.' },
   UNKNOWN_FIELD: { status: 400, meaning: 'A field this route does not take; the message names it, and the field meant where it is an A1111 name.' },
   INVALID_JSON: { status: 400, meaning: 'The body is not valid JSON.' },
-  IMAGE_NOT_BASE64: { status: 400, meaning: 'The image field is empty or not base64.' },
+  IMAGE_NOT_BASE64: { status: 400, meaning: 'The image field is not base64, or decodes to nothing.' },
   UNAUTHORIZED: { status: 401, meaning: 'API_KEYS is set and the request has no known key (Authorization: Bearer <key>).' },
   NOT_FOUND: { status: 404, meaning: 'No such route.' },
   JOB_NOT_FOUND: { status: 404, meaning: 'No such job for this key: unknown, expired (RESULT_TTL_SECONDS), created with another key, or lost with a Redis that restarted without persistence.' },
@@ -15,7 +15,7 @@ export const ERROR_CODES = {
   JOB_NOT_FINISHED: { status: 409, meaning: 'The job has no result yet; poll GET /jobs/{id} or follow its events.' },
   JOB_FINISHED: { status: 409, meaning: 'The job has already ended, so it cannot be cancelled.' },
   JOB_CANCELLED: { status: 409, meaning: 'The job was cancelled.' },
-  BODY_TOO_LARGE: { status: 413, meaning: 'The request body is larger than MAX_BODY_BYTES.' },
+  BODY_TOO_LARGE: { status: 413, meaning: 'The request body is larger than MAX_BODY_MB.' },
   IMAGE_TOO_LARGE: { status: 413, meaning: 'The input image is larger than MAX_INPUT_MEGAPIXELS.' },
   LATENT_TOO_LARGE: { status: 413, meaning: 'The resized latent would be larger than the latent limit (MAX_OUTPUT_MEGAPIXELS in latent cells).' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, meaning: 'The Content-Type is not one this route takes.' },
@@ -84,6 +84,11 @@ export class BackendError extends Error {
     super(message);
     this.status = statusOf(code);
   }
+}
+
+/** The error a code stands for, as the class its status belongs to (a stored job error, thrown again). */
+export function errorFor(code: ErrorCode, message: string): UserError | BackendError {
+  return statusOf(code) >= 500 ? new BackendError(message, code as BackendErrorCode) : new UserError(message, code as UserErrorCode);
 }
 
 /** "unknown method 'foo' (allowed: a, b, c)": the shape every lookup failure takes. */

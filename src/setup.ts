@@ -9,6 +9,7 @@ import { MemoryTransport } from './jobs/memory/transport.js';
 import { RedisTransport } from './jobs/redis/transport.js';
 import { startWorkers, type RunningWorkers } from './jobs/redis/worker.js';
 import { JobService } from './jobs/service.js';
+import type { JobObserver } from './jobs/runner.js';
 
 /** What one process runs: the job service (API nodes), its own backends (unless they run on workers), metrics. */
 export interface Runtime {
@@ -39,8 +40,8 @@ export function createApiRuntime(config: Config, log: (message: string) => void)
   const backends: ReadonlyMap<string, Backend> = config.redisUrl === undefined ? createBackends(config, engine, log) : new Map();
   const metrics = new Metrics();
   const transport = config.redisUrl === undefined
-    ? new MemoryTransport(backends, { resultTtlMs: config.resultTtlMs, observer: metrics.observer() })
-    : new RedisTransport({ redisUrl: config.redisUrl, backends: config.backends, resultTtlMs: config.resultTtlMs, timeoutMs: config.redisTimeoutMs, observer: metrics.observer() });
+    ? new MemoryTransport(backends, { resultTtlMs: config.resultTtlMs, observer: jobObserver(metrics, log) })
+    : new RedisTransport({ redisUrl: config.redisUrl, backends: config.backends, resultTtlMs: config.resultTtlMs, timeoutMs: config.redisTimeoutMs, observer: jobObserver(metrics, log) });
   const service = new JobService(transport, config.backends, {
     maxQueued: config.maxQueue,
     checkIntervalMs: Math.min(config.healthCheckIntervalMs, 1000),
@@ -74,7 +75,7 @@ export function createWorkerRuntime(config: Config & { readonly redisUrl: string
     async start() {
       workers = await startWorkers({
         redisUrl: config.redisUrl, workerId: `${hostname()}-${process.pid}`, backends, lockMs: config.workerLockMs,
-        resultTtlMs: config.resultTtlMs, heartbeatMs: Math.min(config.healthCheckIntervalMs, 5000), observer: metrics.observer(), log,
+        resultTtlMs: config.resultTtlMs, heartbeatMs: Math.min(config.healthCheckIntervalMs, 5000), observer: jobObserver(metrics, log), log,
       });
       if (config.workerMetricsPort !== undefined) server = await serveMetrics(metrics, config.host, config.workerMetricsPort, log);
     },
@@ -85,6 +86,14 @@ export function createWorkerRuntime(config: Config & { readonly redisUrl: string
       await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
       await engine.release();
     },
+  };
+}
+
+/** Jobs as the metrics count them, and bugs inside a job logged with their stack. */
+function jobObserver(metrics: Metrics, log: (message: string) => void): JobObserver {
+  return {
+    ...metrics.observer(),
+    bug: (job, error) => log(`job ${job.id} failed on an internal error: ${(error as Error).stack ?? String(error)}`),
   };
 }
 

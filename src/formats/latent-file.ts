@@ -1,8 +1,9 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { UserError } from '../errors.js';
-import { sniffImage } from '../images/sniff.js';
+import { readImageHeader } from '../images/sniff.js';
 import { latent, type Latent } from '../latent/tensor.js';
+import { leadingHex } from './bytes.js';
 import { decodeNpy, encodeNpy } from './npy.js';
 import { decodeSafetensors, encodeSafetensors, type DecodedSafetensors, type StoredTensor } from './safetensors.js';
 
@@ -48,14 +49,9 @@ export function decodeLatentDetected(bytes: Uint8Array, source: string): { file:
 }
 
 function notALatent(bytes: Uint8Array, source: string): UserError {
-  const start = [...bytes.subarray(0, 8)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
-  let what = '';
-  try {
-    what = `; it is a ${sniffImage(bytes).format.toUpperCase()} image (images go to POST /upscale or /jobs)`;
-  } catch {
-    // not an image either: the first bytes say enough
-  }
-  return new UserError(`${source}: not a .npy, safetensors or ComfyUI .latent file (it starts with ${start || 'nothing'}${what})`, 'LATENT_UNREADABLE');
+  const image = readImageHeader(bytes);
+  const what = 'problem' in image ? '' : `; it is a ${image.format.toUpperCase()} image (images go to POST /upscale or /jobs)`;
+  return new UserError(`${source}: not a .npy, safetensors or ComfyUI .latent file (it starts with ${leadingHex(bytes) || 'nothing'}${what})`, 'LATENT_UNREADABLE');
 }
 
 function fromSafetensors({ tensors }: DecodedSafetensors, format: Exclude<LatentFormat, 'npy'>, source: string): LatentFile {

@@ -1,11 +1,11 @@
 import type { FastifyLoggerOptions, FastifyRequest } from 'fastify';
 import { CENSOR, withoutQuerySecrets } from '../redaction.js';
 
-/** Object paths pino censors: API keys and A1111 or Redis credentials must never reach the log. */
-const REDACTED_PATHS = [
-  'req.headers.authorization', 'req.headers["x-api-key"]', 'headers.authorization',
-  '*.password', '*.apiKeys', '*.redisUrl', 'config.a1111[*].password',
-];
+/**
+ * Object paths pino censors: API keys and A1111 or Redis credentials must never reach the log. Requests
+ * are logged without their headers (requestForLog), so keys in Authorization never get this far.
+ */
+const REDACTED_PATHS = ['headers.authorization', '*.password', '*.apiKeys', '*.redisUrl', 'config.a1111[*].password'];
 
 /** Where log lines go: stdout unless given (pino writes one JSON line per call). */
 export interface LogDestination {

@@ -46,7 +46,7 @@ export class Metrics {
   }
 
   /** Job metrics: total time and outcome per backend, each stage's time, sampling speed. */
-  observer(): JobObserver {
+  observer(): Omit<JobObserver, 'bug'> {
     return {
       stage: (backend, stage, seconds) => this.jobDuration.observe({ backend, stage }, seconds),
       ended: (job) => {

@@ -9,8 +9,8 @@ export interface RgbImage {
 }
 
 /**
- * PNG, JPEG or WebP to 8-bit RGB. Job inputs arrive upright and without alpha (images/input.ts does that
- * at submit), so dropping alpha here only guards other callers.
+ * PNG, JPEG or WebP to 8-bit RGB, for the onnx pipeline. Job inputs arrive upright and flattened
+ * (images/input.ts does that at submit); alpha is removed here only because the pipeline takes 3 channels.
  */
 export async function decodeImage(bytes: Uint8Array): Promise<RgbImage> {
   try {

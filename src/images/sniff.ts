@@ -12,11 +12,34 @@ export interface ImageInfo {
   readonly height: number;
 }
 
-export function sniffImage(bytes: Uint8Array): ImageInfo {
-  const size = isPng(bytes) ? pngSize(bytes) : isJpeg(bytes) ? jpegSize(bytes) : isWebp(bytes) ? webpSize(bytes) : undefined;
-  if (size === undefined) throw new UserError(`image: not a PNG, JPEG or WebP file (allowed: ${IMAGE_FORMATS.join(', ')})`, 'IMAGE_UNSUPPORTED_FORMAT');
-  if (size.width < 1 || size.height < 1) throw new UserError(`image: header gives an empty ${size.width}×${size.height} image`, 'IMAGE_UNREADABLE');
+/** What is wrong with a header, in words, for whoever reports it (an upload refused, an A1111 answer). */
+export interface HeaderProblem {
+  readonly problem: string;
+  readonly code: 'IMAGE_UNSUPPORTED_FORMAT' | 'IMAGE_UNREADABLE';
+}
+
+/** Thrown inside the header readers, caught by readImageHeader. */
+class Unreadable extends Error {}
+
+/** The format and size an image's header gives, or what is wrong with it. */
+export function readImageHeader(bytes: Uint8Array): ImageInfo | HeaderProblem {
+  let size: ImageInfo | undefined;
+  try {
+    size = isPng(bytes) ? pngSize(bytes) : isJpeg(bytes) ? jpegSize(bytes) : isWebp(bytes) ? webpSize(bytes) : undefined;
+  } catch (error) {
+    if (error instanceof Unreadable) return { problem: error.message, code: 'IMAGE_UNREADABLE' };
+    throw error;
+  }
+  if (size === undefined) return { problem: `not a PNG, JPEG or WebP file (allowed: ${IMAGE_FORMATS.join(', ')})`, code: 'IMAGE_UNSUPPORTED_FORMAT' };
+  if (size.width < 1 || size.height < 1) return { problem: `header gives an empty ${size.width}×${size.height} image`, code: 'IMAGE_UNREADABLE' };
   return size;
+}
+
+/** An uploaded image's format and size, or a user error naming the field. */
+export function sniffImage(bytes: Uint8Array): ImageInfo {
+  const header = readImageHeader(bytes);
+  if ('problem' in header) throw new UserError(`image: ${header.problem}`, header.code);
+  return header;
 }
 
 const isPng = (b: Uint8Array): boolean => b.length >= 24 && b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47;
@@ -33,7 +56,7 @@ function view(bytes: Uint8Array): DataView {
 
 /** IHDR is always the first chunk: width and height as big-endian u32 at bytes 16 and 20. */
 function pngSize(bytes: Uint8Array): ImageInfo {
-  if (ascii(bytes, 12, 4) !== 'IHDR') throw new UserError('image: PNG without an IHDR header', 'IMAGE_UNREADABLE');
+  if (ascii(bytes, 12, 4) !== 'IHDR') throw new Unreadable('PNG without an IHDR header');
   return { format: 'png', width: view(bytes).getUint32(16), height: view(bytes).getUint32(20) };
 }
 
@@ -42,7 +65,7 @@ function jpegSize(bytes: Uint8Array): ImageInfo {
   const data = view(bytes);
   let at = 2;
   while (at + 9 < bytes.length) {
-    if (bytes[at] !== 0xff) throw new UserError('image: corrupt JPEG (bad marker)', 'IMAGE_UNREADABLE');
+    if (bytes[at] !== 0xff) throw new Unreadable('corrupt JPEG (bad marker)');
     const marker = bytes[at + 1]!;
     if (marker === 0xff) {
       at++;
@@ -54,14 +77,14 @@ function jpegSize(bytes: Uint8Array): ImageInfo {
     }
     at += 2 + length;
   }
-  throw new UserError('image: JPEG without a frame header', 'IMAGE_UNREADABLE');
+  throw new Unreadable('JPEG without a frame header');
 }
 
 /** VP8 (lossy), VP8L (lossless) and VP8X (extended) each store the canvas size differently. */
 function webpSize(bytes: Uint8Array): ImageInfo {
   const data = view(bytes);
   const chunk = ascii(bytes, 12, 4);
-  if (bytes.length < (chunk === 'VP8L' ? 25 : 30)) throw new UserError('image: truncated WebP header', 'IMAGE_UNREADABLE');
+  if (bytes.length < (chunk === 'VP8L' ? 25 : 30)) throw new Unreadable('truncated WebP header');
   if (chunk === 'VP8 ') return { format: 'webp', width: data.getUint16(26, true) & 0x3fff, height: data.getUint16(28, true) & 0x3fff };
   if (chunk === 'VP8L') {
     const bits = data.getUint32(21, true);
@@ -71,5 +94,5 @@ function webpSize(bytes: Uint8Array): ImageInfo {
     const u24 = (at: number): number => bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16);
     return { format: 'webp', width: u24(24) + 1, height: u24(27) + 1 };
   }
-  throw new UserError(`image: unknown WebP chunk '${chunk}'`, 'IMAGE_UNREADABLE');
+  throw new Unreadable(`unknown WebP chunk '${chunk}'`);
 }

@@ -25,10 +25,16 @@ export function jobError(code: ErrorCode, message: string): JobError {
   return { status: statusOf(code), code, message };
 }
 
-/** Why a job failed, from what its attempt threw: a service error keeps its code, anything else is a bug. */
+/** Whether a thrown error is one of the service's own (a user or backend error), not a bug. */
+export const isServiceError = (error: unknown): error is UserError | BackendError => error instanceof UserError || error instanceof BackendError;
+
+/**
+ * Why a job failed, from what its attempt threw: a service error keeps its code and message; anything else
+ * is a bug, whose message (and stack) belongs in the service log, not in the answer.
+ */
 export function jobErrorFrom(error: unknown): JobError {
-  if (error instanceof UserError || error instanceof BackendError) return jobError(error.code, error.message);
-  return jobError('INTERNAL_ERROR', (error as Error).message);
+  if (isServiceError(error)) return jobError(error.code, error.message);
+  return jobError('INTERNAL_ERROR', 'internal error while running the job; see the service log');
 }
 
 export const isErrorCode = (value: unknown): value is ErrorCode => typeof value === 'string' && Object.hasOwn(ERROR_CODES, value);

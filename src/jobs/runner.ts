@@ -2,7 +2,7 @@ import type { BackendSnapshot, Lease, ProgressReport, UpscaleWork, WorkSpec } fr
 import { rulesFor } from '../backends/rules.js';
 import { BackendError, UserError } from '../errors.js';
 import { finishUpscale } from '../upscale/prepare.js';
-import { jobErrorFrom, type JobError, type JobRecord, type JobResult } from './job.js';
+import { isServiceError, jobErrorFrom, type JobError, type JobRecord, type JobResult } from './job.js';
 
 /** Units a job may try before it fails with the last unit's error. */
 export const MAX_ATTEMPTS = 3;
@@ -25,6 +25,8 @@ export class ShutdownError extends BackendError {
 export interface JobObserver {
   ended(job: JobRecord): void;
   stage(backend: string, stage: string, seconds: number): void;
+  /** An attempt threw something that is no service error: a bug, for the log. */
+  bug(job: JobRecord, error: unknown): void;
 }
 
 export type AttemptOutcome =
@@ -48,6 +50,7 @@ export async function runAttempt(
   } catch (thrown) {
     const error = signal.aborted ? signal.reason : thrown;
     if (error instanceof CancelledError) return { kind: 'cancelled' };
+    if (!isServiceError(error)) observer?.bug(job.record, error);
     return { kind: 'failed', error: jobErrorFrom(error), unitFault: error instanceof BackendError && !(error instanceof ShutdownError) };
   }
 }

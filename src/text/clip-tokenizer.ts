@@ -59,7 +59,9 @@ export class ClipTokenizer {
     let vocabText: string;
     let mergesText: string;
     try {
-      [vocabText, mergesText] = await Promise.all([readFile(vocabPath, 'utf8'), readFile(mergesPath, 'utf8')]);
+      // One after the other, so a folder missing both always names vocab.json first.
+      vocabText = await readFile(vocabPath, 'utf8');
+      mergesText = await readFile(mergesPath, 'utf8');
     } catch (error) {
       throw new UserError(`tokenizer: cannot read ${(error as NodeJS.ErrnoException).path ?? directory} (expected vocab.json and merges.txt)`, 'FILE_UNREADABLE');
     }

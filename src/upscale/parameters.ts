@@ -11,13 +11,13 @@ export const DEFAULT_SCHEDULER = 'simple';
 const BOOLEAN_WORDS: Readonly<Record<string, boolean>> = { true: true, '1': true, yes: true, on: true, false: false, '0': false, no: false, off: false };
 
 /**
- * A boolean as JSON, a multipart field or a query string gives it: true/false, or the words
- * true/false, 1/0, yes/no, on/off (any case) — the same in all three.
+ * A boolean as JSON, a multipart field or a query string gives it: true/false, or the words (any case)
+ * and JSON numbers true/false, 1/0, yes/no, on/off — the same in all three.
  */
 export function booleanField(fallback: boolean): z.ZodType<boolean, unknown> {
   return z.preprocess((value) => {
-    if (typeof value !== 'string') return value;
-    return BOOLEAN_WORDS[value.trim().toLowerCase()] ?? value;
+    if (typeof value !== 'string' && typeof value !== 'number') return value;
+    return Object.hasOwn(BOOLEAN_WORDS, String(value).trim().toLowerCase()) ? BOOLEAN_WORDS[String(value).trim().toLowerCase()] : value;
   }, z.boolean({ error: 'must be true or false (or 1/0, yes/no, on/off)' }).default(fallback)) as z.ZodType<boolean, unknown>;
 }
 

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { InjectOptions } from 'fastify';
 import t from 'tap';
 import { ERROR_CODES } from '../../src/errors.js';
-import { pngBase64, startService } from '../helpers/service.js';
+import { pngBase64, startService, until } from '../helpers/service.js';
 
 const service = await startService({ companion: true }, { MAX_BODY_MB: '0.05' });
 t.teardown(() => service.close());
@@ -31,6 +31,30 @@ t.test('the served OpenAPI document and the README list every code with its stat
     t.match(document.info.description, `| \`${code}\` | ${status} |`, `OpenAPI: ${code}`);
     t.match(readme, `| \`${code}\` | ${status} |`, `README: ${code}`);
   }
+  for (const [path, method] of [['/latents/resize', 'post'], ['/upscale', 'post'], ['/sigmas', 'get']] as const) {
+    const error = document.paths[path]![method]!.responses['4XX'] as { content: Record<string, unknown> };
+    t.same(Object.keys(error.content), ['application/json'], `${path}: errors are JSON whatever the route produces`);
+  }
   const upscale = document.paths['/upscale']!['post']!.responses;
   t.same((upscale['4XX'] as { content: Record<string, { schema: { properties: { code: { enum: string[] } } } }> }).content['application/json']!.schema.properties.code.enum, Object.keys(ERROR_CODES), 'error responses give the code enum');
+});
+
+t.test('a job that fails with a 503 says when to come back, as a refused submit does', async (t) => {
+  const own = await startService({ companion: true, hang: true });
+  t.teardown(() => own.close());
+  const fake = own.fakes[0]!;
+  const answer = own.app.inject({ method: 'POST', url: '/upscale', payload: { image: pngBase64() } });
+  await until(() => fake.received.length === 1);
+  await fake.stop();
+  const response = await answer;
+  t.match(response.json(), { statusCode: 503, code: 'BACKEND_UNAVAILABLE' });
+  t.equal(response.headers['retry-after'], '5');
+});
+
+t.test('a field named like an Object.prototype member is just unknown', async (t) => {
+  for (const field of ['constructor', 'toString', '__proto__x']) {
+    const response = await service.app.inject({ url: `/sigmas?steps=4&${field}=1` });
+    t.match(response.json(), { statusCode: 400, code: 'UNKNOWN_FIELD' });
+    t.equal(response.json().message.split(';')[0], `querystring: unknown field '${field}'`, `${field}: no hint drawn from a prototype`);
+  }
 });

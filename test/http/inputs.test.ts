@@ -87,16 +87,16 @@ t.test('unknown fields are refused naming each, with the field an A1111 name mea
   t.equal(json.statusCode, 400);
   t.equal(json.json().code, 'UNKNOWN_FIELD');
   const message: string = json.json().message;
-  t.match(message, /unknown field 'denoising_strength' \(A1111's name; here it is 'denoise'\)/);
-  t.match(message, /unknown field 'sampler_name' \(A1111's name; here it is 'sampler'\)/);
+  t.match(message, /unknown field 'denoising_strength' \(an A1111 name; here it is 'denoise'\)/);
+  t.match(message, /unknown field 'sampler_name' \(an A1111 name; here it is 'sampler'\)/);
   t.match(message, /unknown field 'fixSteps' \(did you mean 'fix_steps'\?\)/);
   t.match(message, /unknown field 'colour'; allowed: scale, width, height, method/);
   const jobs = await post('/jobs', { image: pngBase64(), init_images: [pngBase64()] });
-  t.match(jobs.json(), { statusCode: 400, code: 'UNKNOWN_FIELD', message: /'init_images' \(A1111's name; here it is 'image'\)/ });
+  t.match(jobs.json(), { statusCode: 400, code: 'UNKNOWN_FIELD', message: /'init_images' \(an A1111 name; here it is 'image'\)/ });
   const form = await service.app.inject({ method: 'POST', url: '/upscale', ...multipartBody(testPng(), { denoising_strength: '0.3' }) });
-  t.match(form.json(), { statusCode: 400, code: 'UNKNOWN_FIELD', message: /'denoising_strength' \(A1111's name; here it is 'denoise'\)/ });
+  t.match(form.json(), { statusCode: 400, code: 'UNKNOWN_FIELD', message: /'denoising_strength' \(an A1111 name; here it is 'denoise'\)/ });
   const query = await service.app.inject({ url: '/sigmas?steps=10&denoising_strength=0.3' });
-  t.match(query.json(), { statusCode: 400, code: 'UNKNOWN_FIELD', message: /^querystring: unknown field 'denoising_strength' \(A1111's name; here it is 'denoise'\)/ });
+  t.match(query.json(), { statusCode: 400, code: 'UNKNOWN_FIELD', message: /^querystring: unknown field 'denoising_strength' \(an A1111 name; here it is 'denoise'\)/ });
   t.equal(fake.received.length, before, 'nothing ran with a default in place of what was meant');
 });
 
@@ -143,8 +143,12 @@ t.test('booleans read the same in JSON, multipart and query strings', async (t) 
     const query = await service.app.inject({ url: `/sigmas?steps=10&denoise=0.5&fix_steps=${text}` });
     t.equal(query.json().steps_run, value ? 10 : 6, `query "${text}": ${value ? 'all 10 steps' : '⌊0.5·10⌋ + 1'} run`);
   }
-  const jsonBoolean = await post('/jobs', { image: pngBase64(), fix_steps: false });
-  t.equal(jsonBoolean.json().parameters.fix_steps, false, 'a JSON boolean');
+  for (const [value, expected] of [[false, false], [true, true], [0, false], [1, true]] as const) {
+    const json = await post('/jobs', { image: pngBase64(), fix_steps: value });
+    t.equal(json.json().parameters.fix_steps, expected, `JSON ${value}`);
+  }
+  const two = await post('/jobs', { image: pngBase64(), fix_steps: 2 });
+  t.match(two.json(), { statusCode: 400, code: 'INVALID_REQUEST', message: /body\.fix_steps: must be true or false/ }, 'JSON 2');
   for (const bad of ['maybe', '']) {
     const response = await service.app.inject({ url: `/sigmas?steps=10&fix_steps=${bad}` });
     t.match(response.json(), { statusCode: 400, code: 'INVALID_REQUEST', message: /querystring\.fix_steps: must be true or false/ }, `"${bad}"`);
@@ -172,5 +176,5 @@ t.test('POST /latents/resize is bounded in latent cells by MAX_OUTPUT_MEGAPIXELS
   const tooMany = await service.app.inject({ method: 'POST', url: '/latents/resize?width=500&height=500', payload: planes, headers: { 'content-type': 'application/octet-stream' } });
   t.match(tooMany.json(), { statusCode: 413, code: 'LATENT_TOO_LARGE', message: /has 5000000 values; the limit is 4000000/ });
   const png = await service.app.inject({ method: 'POST', url: '/latents/resize?scale=2', payload: Buffer.from(testPng()), headers: { 'content-type': 'application/octet-stream' } });
-  t.match(png.json(), { statusCode: 422, code: 'LATENT_UNREADABLE', message: /^body: not a \.npy, safetensors or ComfyUI \.latent file \(it starts with 89 50 4e 47 0d 0a 1a 0a; it is a PNG image/ });
+  t.match(png.json(), { statusCode: 422, code: 'LATENT_UNREADABLE', message: /^body: not a \.npy, safetensors or ComfyUI \.latent file \(it starts with 89504e470d0a1a0a; it is a PNG image/ });
 });

@@ -85,7 +85,7 @@ t.test('POST /latents/resize: .npy in, .npy out; ComfyUI .latent in, .latent out
     method: 'POST', url: '/latents/resize?scale=2', payload: Buffer.from('hello'), headers: { 'content-type': 'application/octet-stream' },
   });
   t.equal(notLatent.statusCode, 422);
-  t.match(notLatent.json(), { code: 'LATENT_UNREADABLE', message: /not a .npy, safetensors or ComfyUI .latent file \(it starts with 68 65 6c 6c 6f\)/ });
+  t.match(notLatent.json(), { code: 'LATENT_UNREADABLE', message: /not a .npy, safetensors or ComfyUI .latent file \(it starts with 68656c6c6f\)/ });
   const zero = await companion.app.inject({
     method: 'POST', url: '/latents/resize?width=0&height=4', payload: Buffer.from(encodeNpy(input)), headers: { 'content-type': 'application/octet-stream' },
   });

@@ -1,7 +1,8 @@
 import sharp from 'sharp';
-import { BackendError, UserError } from '../../errors.js';
+import { BackendError } from '../../errors.js';
+import { leadingHex } from '../../formats/bytes.js';
 import { pngStructureProblem } from '../../images/png.js';
-import { sniffImage, type ImageInfo } from '../../images/sniff.js';
+import { readImageHeader } from '../../images/sniff.js';
 import type { A1111Img2imgResponse } from './client.js';
 
 // A1111's img2img answer, checked before a job may succeed with it: a PNG of the size asked for whose
@@ -28,12 +29,10 @@ export async function readImg2imgAnswer(response: A1111Img2imgResponse, size: { 
 }
 
 async function checkPng(png: Uint8Array, size: { readonly width: number; readonly height: number }, where: string): Promise<void> {
-  let header: ImageInfo;
-  try {
-    header = sniffImage(png);
-  } catch (error) {
+  const header = readImageHeader(png);
+  if ('problem' in header) {
     // An image signature whose header does not read is worth naming; anything else is just not an image.
-    const why = error instanceof UserError && error.code === 'IMAGE_UNREADABLE' ? `: ${withoutField(error.message)}` : '';
+    const why = header.code === 'IMAGE_UNREADABLE' ? `: ${header.problem}` : '';
     throw bad(`${where} returned something that is not an image (${bytesSummary(png)})${why}`);
   }
   const sent = `${header.width}×${header.height} ${header.format.toUpperCase()}`;
@@ -54,12 +53,7 @@ async function checkPng(png: Uint8Array, size: { readonly width: number; readonl
 const bad = (message: string): BackendError => new BackendError(message, 'BACKEND_BAD_ANSWER');
 
 function bytesSummary(bytes: Uint8Array): string {
-  return `${bytes.length} bytes starting ${Buffer.from(bytes.subarray(0, 8)).toString('hex')}`;
-}
-
-/** sniffImage speaks to uploaders ("image: …"); here the image is A1111's. */
-function withoutField(message: string): string {
-  return message.replace(/^image: /, '');
+  return `${bytes.length} bytes starting ${leadingHex(bytes)}`;
 }
 
 /** `info` is a JSON string from modules/processing.py Processed.js(). */

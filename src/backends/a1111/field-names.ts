@@ -1,7 +1,9 @@
 /**
- * Fields of A1111's /sdapi/v1/img2img request (modules/api/models.py StableDiffusionImg2ImgProcessingAPI)
- * that callers moving from A1111 send us, and the field of ours each one means: an unknown field is
- * refused with this as its hint, instead of being ignored.
+ * Names callers moving from A1111 send us, and the field of ours each one means: an unknown field is
+ * refused with this as its hint, instead of being ignored. They are fields of A1111's img2img and txt2img
+ * requests (modules/api/models.py: StableDiffusionImg2ImgProcessingAPI, and txt2img's hires-fix hr_*),
+ * keys of its override_settings (CLIP_stop_at_last_layers, sd_model_checkpoint), and the original
+ * Latent Upscale extension's option names (upscale_method, latent_upscale_method).
  */
 export const A1111_FIELD_MEANINGS: Readonly<Record<string, string>> = {
   init_images: 'image',
@@ -24,7 +26,7 @@ export const A1111_FIELD_MEANINGS: Readonly<Record<string, string>> = {
   latent_upscale_method: 'method',
 };
 
-/** A1111 img2img fields with no counterpart: one image per job, no inpainting, no scripts. */
+/** A1111 img2img and txt2img fields with no counterpart: one image per job, no inpainting, no scripts. */
 export const A1111_FIELDS_NOT_OFFERED: readonly string[] = [
   'batch_size', 'n_iter', 'mask', 'mask_blur', 'inpainting_fill', 'inpaint_full_res', 'inpaint_full_res_padding', 'inpainting_mask_invert',
   'resize_mode', 'image_cfg_scale', 'initial_noise_multiplier', 'subseed', 'subseed_strength', 'seed_resize_from_h', 'seed_resize_from_w',

@@ -16,7 +16,7 @@ class OverloadedError extends BackendError {
 /** Routes anyone may call even when API keys are set: probes, and the page shell (it asks for a key). */
 const OPEN_ROUTES = new Set(['/healthz', '/readyz', '/']);
 
-export function bearerKey(request: FastifyRequest): string | undefined {
+function bearerKey(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
   return header?.startsWith('Bearer ') ? header.slice('Bearer '.length).trim() : undefined;
 }

@@ -17,8 +17,8 @@ export const API_INFO = {
   version: '0.1.0',
 };
 
-/** The documented error answer, once as JSON Schema. */
-const errorJsonSchema = z.toJSONSchema(errorSchema, { target: 'draft-7' });
+/** The documented error answer: JSON whatever the route produces when it succeeds (a PNG, a latent, SSE). */
+const errorResponse = { description: 'An error (see the code table above)', content: { 'application/json': { schema: z.toJSONSchema(errorSchema, { target: 'draft-7' }) } } };
 
 /** OpenAPI generated from the routes' zod schemas, served at /docs (UI) and /docs/json; openapi/openapi.json is the same document. */
 export async function docsPlugin(app: FastifyInstance): Promise<void> {
@@ -30,7 +30,7 @@ export async function docsPlugin(app: FastifyInstance): Promise<void> {
       const transformed = jsonSchemaTransform(route);
       const schema = transformed.schema as { response?: Record<string, unknown> } | undefined;
       if (schema === undefined) return transformed;
-      return { ...transformed, schema: { ...schema, response: { '4XX': errorJsonSchema, '5XX': errorJsonSchema, ...schema.response } } };
+      return { ...transformed, schema: { ...schema, response: { '4XX': errorResponse, '5XX': errorResponse, ...schema.response } } };
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });

@@ -7,8 +7,9 @@ const snakeCase = (name: string): string => name.replace(/([a-z0-9])([A-Z])/g, '
 
 /** What an unknown field probably meant, for the error message. */
 function hint(field: string, known: readonly string[]): string | undefined {
-  const meant = A1111_FIELD_MEANINGS[field];
-  if (meant !== undefined) return `A1111's name; here it is ${known.includes(meant) ? `'${meant}'` : meant}`;
+  // Own keys only: every object has a `constructor`, and a caller may send one.
+  const meant = Object.hasOwn(A1111_FIELD_MEANINGS, field) ? A1111_FIELD_MEANINGS[field]! : undefined;
+  if (meant !== undefined) return `an A1111 name; here it is ${known.includes(meant) ? `'${meant}'` : meant}`;
   if (A1111_FIELDS_NOT_OFFERED.includes(field)) return 'an A1111 field with no counterpart here';
   const close = known.find((name) => name === snakeCase(field) || name.toLowerCase() === field.toLowerCase());
   return close === undefined ? undefined : `did you mean '${close}'?`;

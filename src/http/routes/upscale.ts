@@ -1,10 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { UserError } from '../../errors.js';
+import { errorFor, UserError } from '../../errors.js';
 import type { JobRecord } from '../../jobs/job.js';
 import { prepareUpscale } from '../../upscale/prepare.js';
-import { errorBody } from '../errors.js';
 import { callerOf } from '../plugins/access.js';
 import { upscaleParametersSchema } from '../../upscale/parameters.js';
 import type { Services } from '../services.js';
@@ -41,7 +40,8 @@ export function wantsJson(request: FastifyRequest): boolean {
 
 /** A finished job's result: the PNG by default, JSON with base64 images when the client asks for JSON. */
 export async function sendResult(services: Services, job: JobRecord, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-  if (job.state === 'failed') return reply.code(job.error!.status).send(errorBody(job.error!.code, job.error!.message));
+  // Through the error handler like any error, so a 503 also says when to come back.
+  if (job.state === 'failed') throw errorFor(job.error!.code, job.error!.message);
   if (job.state === 'cancelled') throw new UserError(`job ${job.id} was cancelled`, 'JOB_CANCELLED');
   const result = await services.jobs.result(job);
   if (result === undefined) throw new UserError(`job ${job.id}: its result is no longer stored (RESULT_TTL_SECONDS)`, 'RESULT_EXPIRED');
