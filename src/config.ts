@@ -32,6 +32,7 @@ const environmentSchema = z.object({
   API_KEYS: z.string().default(''),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(0),
   CORS_ORIGINS: z.string().default(''),
+  TRUST_PROXY: z.string().default(''),
   MAX_EVENT_LOOP_DELAY_MS: z.coerce.number().int().min(0).default(1000),
   REDIS_URL: z.string().optional(),
   REDIS_TIMEOUT_MS: z.coerce.number().int().min(50).default(2000),
@@ -87,6 +88,8 @@ export interface Config {
   readonly apiKeys: readonly string[];
   readonly rateLimitPerMinute: number;
   readonly corsOrigins: readonly string[];
+  /** Fastify's trustProxy: whose X-Forwarded-For gives the client address (rate limits, logs). */
+  readonly trustProxy: boolean | number | readonly string[];
   readonly maxEventLoopDelayMs: number;
   /** Set: jobs go through Redis (BullMQ) to `latent-upscale worker` processes instead of running here. */
   readonly redisUrl: string | undefined;
@@ -151,6 +154,7 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
     apiKeys: splitList(env.API_KEYS),
     rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
     corsOrigins: splitList(env.CORS_ORIGINS),
+    trustProxy: parseTrustProxy(env.TRUST_PROXY),
     maxEventLoopDelayMs: env.MAX_EVENT_LOOP_DELAY_MS,
     redisUrl: env.REDIS_URL,
     redisTimeoutMs: env.REDIS_TIMEOUT_MS,
@@ -194,4 +198,17 @@ export function parseA1111Urls(text: string): A1111Endpoint[] {
   });
   if (endpoints.length === 0) throw new ConfigError('invalid configuration: A1111_URLS: give at least one URL');
   return endpoints;
+}
+
+/**
+ * TRUST_PROXY: empty (the default) trusts no proxy, so the client address is the peer's; `true` trusts
+ * every hop; a number, that many hops; otherwise a comma-separated list of proxy addresses or CIDRs.
+ * Behind a gateway without it, every caller shares the gateway's address and so one rate-limit budget.
+ */
+function parseTrustProxy(value: string): boolean | number | string[] {
+  const text = value.trim();
+  if (text === '' || text === 'false') return false;
+  if (text === 'true') return true;
+  if (/^\d+$/.test(text)) return Number(text);
+  return splitList(text);
 }

@@ -31,6 +31,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     logger: options.logger ?? serviceLogger(config.logLevel, options.logStream),
     bodyLimit: config.maxBodyBytes,
     requestTimeout: 0,
+    trustProxy: trustProxyOption(config.trustProxy),
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -66,4 +67,10 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   app.addHook('preClose', () => services.shutdown());
   app.addHook('onClose', () => services.close());
   return app;
+}
+
+/** Config's trustProxy as Fastify takes it: a hop count as a function of the hop (proxy-addr's form). */
+function trustProxyOption(trust: Config['trustProxy']): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (typeof trust === 'number') return (_address, hop) => hop < trust;
+  return typeof trust === 'boolean' ? trust : [...trust];
 }

@@ -31,3 +31,14 @@ t.test('without API_KEYS: a bearer token does not buy a budget of its own', asyn
   t.teardown(() => service.close());
   t.same(await madeUpKeys(service.app, 40), [...repeat(200, 10), ...repeat(429, 30)]);
 });
+
+t.test('behind a proxy: without TRUST_PROXY every caller shares the proxy\'s budget; with it, each forwarded address has its own', async (t) => {
+  const viaProxy = (app: Awaited<ReturnType<typeof startService>>['app'], client: string) =>
+    app.inject({ url: '/methods', remoteAddress: '127.0.0.1', headers: { 'x-forwarded-for': client } }).then((r) => r.statusCode);
+  for (const [trust, expectSecond] of [['', 429], ['127.0.0.1', 200], ['true', 200], ['1', 200]] as const) {
+    const service = await startService({ companion: true }, { RATE_LIMIT_PER_MINUTE: '2', ...(trust ? { TRUST_PROXY: trust } : {}) });
+    t.same([await viaProxy(service.app, '198.51.100.1'), await viaProxy(service.app, '198.51.100.1'), await viaProxy(service.app, '198.51.100.1')], [200, 200, 429], `TRUST_PROXY='${trust}': one client, its budget of 2`);
+    t.equal(await viaProxy(service.app, '198.51.100.2'), expectSecond, `TRUST_PROXY='${trust}': a second client ${expectSecond === 200 ? 'has its own budget' : 'shares the proxy\'s'}`);
+    await service.close();
+  }
+});
