@@ -1,9 +1,8 @@
 /// <reference lib="dom" />
 // The page code below runs inside chromium, hence the DOM types.
 import { existsSync } from 'node:fs';
-import { mkdtemp, stat, writeFile } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { chromium } from 'playwright-core';
@@ -13,6 +12,7 @@ import { buildApp } from '../../src/http/app.js';
 import { encodeRgbPng } from '../../src/images/png.js';
 import { modelsFolder } from '../helpers/models.js';
 import { skipFileWithout } from '../helpers/references.js';
+import { temporaryFolder } from '../helpers/temporary.js';
 
 // The page in a real browser (Debian's chromium, driven by playwright-core; no browser download):
 // load, upload, run, watch progress, get the result, run a grid, take a screenshot.
@@ -40,7 +40,7 @@ function holdUnet(call: number): { release(): void; restore(): void } {
 }
 
 if (!skipFileWithout(t, existsSync(CHROMIUM) ? undefined : `no ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`)) {
-  const root = await modelsFolder({ tiny: {} });
+  const root = await modelsFolder(t, { tiny: {} });
   const app = await buildApp(loadConfig({ MODELS_DIR: root, LOG_LEVEL: 'silent', ONNX_WARMUP: 'false' }), { logger: false });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/`;
@@ -52,7 +52,7 @@ if (!skipFileWithout(t, existsSync(CHROMIUM) ? undefined : `no ${CHROMIUM} (apt-
     await browser.close();
     await app.close();
   });
-  const artifacts = await mkdtemp(join(tmpdir(), 'latent-upscale-page-'));
+  const artifacts = await temporaryFolder(t, 'page');
   const input = join(artifacts, 'input.png');
   await writeFile(input, encodeRgbPng(48, 32, (x, y) => [x * 5, y * 7, 200]));
 

@@ -1,5 +1,4 @@
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { SessionPool } from '../../src/engine/session-pool.js';
@@ -9,11 +8,12 @@ import { latent } from '../../src/latent/tensor.js';
 import { loadModel } from '../../src/models/loader.js';
 import { runCliProcess, runCommand } from '../helpers/cli.js';
 import { FLOAT32_TABLE_TOLERANCE, karrasByFormula, maxRelativeDifference, sd1SigmaRange } from '../helpers/schedules.js';
+import { temporaryFolder } from '../helpers/temporary.js';
 
 // Commands run in this process through src/cli/run.ts (their I/O is a parameter); the two tests at the end
 // run the real entry point in a child process for what only a process has: argv, exit code, the streams.
 
-const dir = await mkdtemp(join(tmpdir(), 'latent-upscale-cli-'));
+const dir = await temporaryFolder(t, 'cli');
 t.teardown(() => rm(dir, { recursive: true, force: true }));
 const input = latent([1, 4, 3, 5], Float32Array.from({ length: 60 }, (_, i) => i));
 

@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, readdir, stat, truncate, utimes, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, readdir, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { convertCheckpointsIn } from '../../src/convert/cache.js';
@@ -13,8 +12,9 @@ import { TEST_ARCHITECTURES, writeTestCheckpoint } from '../../src/convert/test-
 import { runCli } from '../../src/cli/run.js';
 import { encodeRgbPng } from '../../src/images/png.js';
 import { handMadeSafetensors, splitSafetensors, type SafetensorsHeader } from '../helpers/safetensors.js';
+import { temporaryFolder } from '../helpers/temporary.js';
 
-const dir = await mkdtemp(join(tmpdir(), 'latent-upscale-convert-'));
+const dir = await temporaryFolder(t, 'convert');
 const checkpoint = (family: 'sd1' | 'sd2' | 'sdxl', precision: 'fp16' | 'fp32' = 'fp32'): string => {
   const path = join(dir, `${family}-${precision}.safetensors`);
   if (!existsSync(path)) writeTestCheckpoint(path, { family, size: 'tiny', precision, seed: 7 });
@@ -213,7 +213,7 @@ async function convertFolder(models: string, cache: string, taken: string[] = []
 }
 
 t.test('MODELS_DIR checkpoints are converted once and again only when the file, its .yaml or the converter changes', async (t) => {
-  const models = await mkdtemp(join(tmpdir(), 'latent-upscale-models-dir-'));
+  const models = await temporaryFolder(t, 'models-dir');
   await writeFile(join(models, 'my-model.safetensors'), await readFile(checkpoint('sd2')));
   await writeFile(join(models, 'broken.safetensors'), 'not a checkpoint');
   await writeFile(join(models, 'exported.safetensors'), await readFile(checkpoint('sd1')));
@@ -244,7 +244,7 @@ t.test('MODELS_DIR checkpoints are converted once and again only when the file, 
 });
 
 t.test('an unwritable cache folder is one clear error per checkpoint, naming MODELS_CACHE_DIR', async (t) => {
-  const models = await mkdtemp(join(tmpdir(), 'latent-upscale-models-ro-'));
+  const models = await temporaryFolder(t, 'models-ro');
   await writeFile(join(models, 'a.safetensors'), await readFile(checkpoint('sd1')));
   const blocked = join(models, 'not-a-folder');
   await writeFile(blocked, 'a file where the cache folder should be');

@@ -1,5 +1,3 @@
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { convertCheckpoint } from '../../src/convert/convert.js';
@@ -14,6 +12,7 @@ import { CLIP_BPE_PATH as BPE } from '../../src/text/clip-vocabulary.js';
 import { upstreamConfig } from '../helpers/checkpoints.js';
 import { findPython, runPythonJson } from '../helpers/python.js';
 import { skipFileWithout } from '../helpers/references.js';
+import { temporaryFolder } from '../helpers/temporary.js';
 
 // The whole native img2img on converted checkpoints against the reference pipeline in
 // test/reference/ldm_reference.py (its own UNet, VAE, text encoders, k-diffusion's Euler with CFG, the ε or
@@ -22,7 +21,7 @@ import { skipFileWithout } from '../helpers/references.js';
 const python = findPython(['torch', 'numpy']);
 if (skipFileWithout(t, 'skip' in python ? python.skip : undefined)) process.exit(0);
 const PYTHON = (python as { python: string }).python;
-const dir = await mkdtemp(join(tmpdir(), 'latent-upscale-img2img-'));
+const dir = await temporaryFolder(t, 'img2img');
 const pool = new SessionPool();
 t.teardown(() => pool.release());
 

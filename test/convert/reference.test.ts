@@ -1,5 +1,3 @@
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import t, { type Test } from 'tap';
@@ -12,6 +10,7 @@ import { upstreamConfig } from '../helpers/checkpoints.js';
 import { findPython, fromBase64, runPythonJson, toBase64 } from '../helpers/python.js';
 import { maxAbsDifference, randomValues } from '../helpers/random.js';
 import { skipFileWithout } from '../helpers/references.js';
+import { temporaryFolder } from '../helpers/temporary.js';
 
 // Each converted graph against test/reference/ldm_reference.py, a PyTorch implementation written from
 // the original ldm/sgm/open_clip/transformers code that loads the same checkpoint with strict key
@@ -21,7 +20,7 @@ const python = findPython(['torch', 'numpy']);
 if (skipFileWithout(t, 'skip' in python ? python.skip : undefined)) process.exit(0);
 const PYTHON = (python as { python: string }).python;
 const tokenizer = new ClipTokenizer(await readClipVocabulary());
-const dir = await mkdtemp(join(tmpdir(), 'latent-upscale-reference-'));
+const dir = await temporaryFolder(t, 'reference');
 const TOLERANCE = 1e-4;
 
 function compare(t: Test, ours: Float32Array, reference: Float32Array, what: string): void {

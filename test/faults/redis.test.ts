@@ -101,7 +101,7 @@ t.test('no live worker can run a job: refused at submit (503, or 422 for what no
 
 t.test('GET /models and /samplers in Redis mode come from the onnx workers\' heartbeats', { skip: missing }, async (t) => {
   const redis = await redisServer();
-  const models = await modelsFolder({ tiny: {} });
+  const models = await modelsFolder(t, { tiny: {} });
   const onnx = await startWorkerProcess({ REDIS_URL: redis.url, BACKENDS: 'onnx', MODELS_DIR: models, ONNX_WARMUP: 'false', HEALTH_CHECK_INTERVAL_SECONDS: '0.3' });
   cleanups.push(() => onnx.stop('SIGKILL'));
   const api = await apiNode(redis, { BACKENDS: 'onnx', MODELS_DIR: models });

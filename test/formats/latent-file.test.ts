@@ -1,11 +1,11 @@
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { decodeLatent, encodeLatent, formatOf, readLatentFile, writeLatentFile } from '../../src/formats/latent-file.js';
 import { decodeSafetensors, encodeSafetensors } from '../../src/formats/safetensors.js';
 import { latent } from '../../src/latent/tensor.js';
 import { handMadeSafetensors } from '../helpers/safetensors.js';
+import { temporaryFolder } from '../helpers/temporary.js';
 
 const body = new Uint8Array(Float32Array.from([1, 2, 3, 4]).buffer);
 
@@ -75,7 +75,7 @@ t.test('errors name the file and the problem', async (t) => {
 });
 
 t.test('files round-trip through disk in every format, keeping fp16 as fp16', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'latent-file-'));
+  const dir = await temporaryFolder(t, 'latent-file');
   const value = latent([1, 4, 3, 2], Float32Array.from({ length: 24 }, (_, i) => (i - 12) / 8));
   for (const ext of ['npy', 'safetensors', 'latent']) {
     for (const element of ['float32', 'float16'] as const) {

@@ -1,7 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
@@ -9,6 +8,7 @@ import { decodeNpy, encodeNpy } from '../../src/formats/npy.js';
 import { latent } from '../../src/latent/tensor.js';
 import { findPython } from '../helpers/python.js';
 import { skipFileWithout } from '../helpers/references.js';
+import { temporaryFolder } from '../helpers/temporary.js';
 
 // .npy files written by numpy itself load here, and numpy loads ours bit for bit.
 const python = findPython(['numpy']);
@@ -16,7 +16,7 @@ const script = fileURLToPath(new URL('../reference/numpy_roundtrip.py', import.m
 const expected = Float32Array.from({ length: 120 }, (_, i) => i / 8 - 7);
 
 if (!skipFileWithout(t, 'skip' in python ? python.skip : undefined) && 'python' in python) {
-  const dir = await mkdtemp(join(tmpdir(), 'npy-interop-'));
+  const dir = await temporaryFolder(t, 'npy-interop');
   const run = (mode: string): string => {
     const result = spawnSync(python.python, [script, mode, dir], { encoding: 'utf8' });
     if (result.status !== 0) throw new Error(result.stderr);

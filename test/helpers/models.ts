@@ -1,11 +1,11 @@
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Test } from 'tap';
 import { writeTestModel, type TestModelOptions } from '../../src/models/test-model.js';
+import { temporaryFolder } from './temporary.js';
 
-/** A fresh folder holding one generated test model per variant name, for MODELS_DIR-style tests. */
-export async function modelsFolder(variants: Record<string, Partial<TestModelOptions>>): Promise<string> {
-  const root = await mkdtemp(join(tmpdir(), 'latent-upscale-models-'));
+/** A fresh folder holding one generated test model per variant name, for MODELS_DIR-style tests; removed when `t` ends. */
+export async function modelsFolder(t: Test, variants: Record<string, Partial<TestModelOptions>>): Promise<string> {
+  const root = await temporaryFolder(t, 'models');
   for (const [name, options] of Object.entries(variants)) await writeTestModel(join(root, name), options);
   return root;
 }

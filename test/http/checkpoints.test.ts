@@ -1,5 +1,4 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { loadConfig } from '../../src/config.js';
@@ -8,13 +7,14 @@ import { buildApp } from '../../src/http/app.js';
 import { getPngText } from '../../src/images/png.js';
 import { writeTestModel } from '../../src/models/test-model.js';
 import { pngBase64, until } from '../helpers/service.js';
+import { temporaryFolder } from '../helpers/temporary.js';
 
 // MODELS_DIR as an A1111 models/Stable-diffusion folder: single-file checkpoints beside model folders.
-const models = await mkdtemp(join(tmpdir(), 'latent-upscale-checkpoints-'));
+const models = await temporaryFolder(t, 'checkpoints');
 writeTestCheckpoint(join(models, 'my-sdxl.safetensors'), { family: 'sdxl', size: 'tiny', precision: 'fp16', seed: 5 });
 await writeFile(join(models, 'half-downloaded.safetensors'), Buffer.alloc(100));
 await writeTestModel(join(models, 'exported'), {});
-const cache = await mkdtemp(join(tmpdir(), 'latent-upscale-checkpoint-cache-'));
+const cache = await temporaryFolder(t, 'checkpoint-cache');
 const app = await buildApp(loadConfig({ MODELS_DIR: models, MODELS_CACHE_DIR: cache, LOG_LEVEL: 'silent', ONNX_WARMUP: 'false' }), { logger: false });
 await app.ready();
 t.teardown(() => app.close());

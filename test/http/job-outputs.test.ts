@@ -77,7 +77,7 @@ t.test('SSE data is snake_case like the job JSON: progress carries eta_seconds, 
 });
 
 t.test('onnx jobs: eta_seconds on every step, counting the decode once the model has decoded; the default model is named', async (t) => {
-  const root = await modelsFolder({ alpha: {}, beta: {} });
+  const root = await modelsFolder(t, { alpha: {}, beta: {} });
   const app = await buildApp(loadConfig({ MODELS_DIR: root, LOG_LEVEL: 'silent', ONNX_WARMUP: 'false' }), { logger: false });
   await app.ready();
   t.teardown(() => app.close());

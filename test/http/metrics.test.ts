@@ -5,7 +5,7 @@ import { modelsFolder } from '../helpers/models.js';
 import { pngBase64 } from '../helpers/service.js';
 
 t.test('GET /metrics: requests by route and status, job stages, queue, health, steps per second', async (t) => {
-  const root = await modelsFolder({ tiny: {} });
+  const root = await modelsFolder(t, { tiny: {} });
   const app = await buildApp(loadConfig({ MODELS_DIR: root, LOG_LEVEL: 'silent', ONNX_WARMUP: 'false' }), { logger: false });
   await app.ready();
   t.teardown(() => app.close());

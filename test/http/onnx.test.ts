@@ -6,7 +6,7 @@ import { sniffImage } from '../../src/images/sniff.js';
 import { modelsFolder } from '../helpers/models.js';
 import { multipartBody, pngBase64, testPng, until } from '../helpers/service.js';
 
-const root = await modelsFolder({ alpha: {}, beta: { precision: 'fp16', vaeEncoderOutput: 'latent_parameters' } });
+const root = await modelsFolder(t, { alpha: {}, beta: { precision: 'fp16', vaeEncoderOutput: 'latent_parameters' } });
 const app = await buildApp(loadConfig({ MODELS_DIR: root, LOG_LEVEL: 'silent', PROGRESS_INTERVAL_MS: '50' }), { logger: false });
 await app.ready();
 t.teardown(() => app.close());
@@ -62,7 +62,7 @@ t.test('onnx-specific refusals name what is allowed', async (t) => {
 });
 
 t.test('a MODELS_DIR with a broken model still serves the good ones and reports the bad', async (t) => {
-  const mixed = await modelsFolder({ good: {} });
+  const mixed = await modelsFolder(t, { good: {} });
   const { writeFile, mkdir } = await import('node:fs/promises');
   await mkdir(`${mixed}/broken`, { recursive: true });
   await writeFile(`${mixed}/broken/model_index.json`, '{}');
@@ -75,7 +75,7 @@ t.test('a MODELS_DIR with a broken model still serves the good ones and reports 
 });
 
 t.test('model families: /models shows family, prediction and VAE scale; clip skip is checked against the model', async (t) => {
-  const folder = await modelsFolder({ sd1: { maxClipSkip: 2 }, sd2: { family: 'sd2', prediction: 'v' }, sdxl: { family: 'sdxl' } });
+  const folder = await modelsFolder(t, { sd1: { maxClipSkip: 2 }, sd2: { family: 'sd2', prediction: 'v' }, sdxl: { family: 'sdxl' } });
   const other = await buildApp(loadConfig({ MODELS_DIR: folder, LOG_LEVEL: 'silent', ONNX_WARMUP: 'false' }), { logger: false });
   await other.ready();
   t.teardown(() => other.close());

@@ -1,12 +1,10 @@
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import t from 'tap';
 import { loadConfig } from '../../src/config.js';
 import { withoutQuerySecrets } from '../../src/redaction.js';
 import { FakeA1111 } from '../fakes/fake-a1111.js';
 import { startServiceProcess } from '../helpers/processes.js';
 import { pngBase64, until } from '../helpers/service.js';
+import { temporaryFolder } from '../helpers/temporary.js';
 
 // What the service prints, read where an operator reads it: the real process's stdout and stderr, with
 // the logger configured as the service configures it.
@@ -75,7 +73,7 @@ t.test('the running service prints no key, password or query-string secret, and 
 });
 
 t.test('an onnx-only service names no A1111 at start and censors query-string secrets too', async (t) => {
-  const models = await mkdtemp(join(tmpdir(), 'latent-upscale-secrets-'));
+  const models = await temporaryFolder(t, 'secrets');
   const service = await startServiceProcess({ BACKENDS: 'onnx', MODELS_DIR: models, API_KEYS: API_KEY });
   t.teardown(() => service.stop());
   await until(() => service.output().includes('backends: onnx'), 20_000);

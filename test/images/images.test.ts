@@ -1,6 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
@@ -8,6 +7,7 @@ import { encodeRgbPng, getPngText, readPngChunks, setPngText } from '../../src/i
 import { sniffImage } from '../../src/images/sniff.js';
 import { infotext } from '../../src/upscale/infotext.js';
 import { pythonWith } from '../helpers/python.js';
+import { temporaryFolder } from '../helpers/temporary.js';
 
 t.test('sniff reads sizes from hand-made JPEG and WebP headers', async (t) => {
   // JPEG: SOI, an APP0 segment, then SOF0 with precision 8, height 300, width 200.
@@ -45,7 +45,7 @@ t.test('infotext follows A1111: prompt, negative prompt, quoted values with comm
 const python = pythonWith(['PIL']);
 t.test('against PIL', { skip: python.skip }, async (t) => {
   const script = fileURLToPath(new URL('../reference/pil_images.py', import.meta.url));
-  const dir = await mkdtemp(join(tmpdir(), 'pil-'));
+  const dir = await temporaryFolder(t, 'pil');
   const run = (...args: string[]): string => {
     const result = spawnSync(python.python!, [script, ...args], { encoding: 'utf8' });
     if (result.status !== 0) throw new Error(result.stderr);

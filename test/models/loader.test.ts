@@ -5,7 +5,7 @@ import { SessionPool } from '../../src/engine/session-pool.js';
 import { findModels, loadModel } from '../../src/models/loader.js';
 import { modelsFolder, VARIANTS } from '../helpers/models.js';
 
-const root = await modelsFolder(VARIANTS);
+const root = await modelsFolder(t, VARIANTS);
 const pool = new SessionPool();
 t.teardown(() => pool.release());
 
@@ -30,7 +30,7 @@ t.test('every export variant loads, with its I/O types read from the files', asy
 });
 
 t.test('bad model folders fail at load time, naming the file and what was expected', async (t) => {
-  const broken = await modelsFolder({ missing: {}, garbage: {}, swapped: {}, tokenizer: {} });
+  const broken = await modelsFolder(t, { missing: {}, garbage: {}, swapped: {}, tokenizer: {} });
   await rm(join(broken, 'missing', 'unet', 'model.onnx'));
   await t.rejects(loadModel(join(broken, 'missing'), 'missing', pool), { name: 'ModelError', message: /missing\/unet\/model\.onnx: missing \(the unet ONNX model\)/ });
   await writeFile(join(broken, 'garbage', 'vae_decoder', 'model.onnx'), 'not a model');
@@ -50,7 +50,7 @@ async function withoutMarker(directory: string): Promise<void> {
 }
 
 t.test('the family: the converter\'s marker first, then text_encoder_2, then a 1024-wide context, else SD 1.x', async (t) => {
-  const folder = await modelsFolder({
+  const folder = await modelsFolder(t, {
     marked: { family: 'sd2' }, xl: { family: 'sdxl' }, wide: { family: 'sd2', hiddenSize: 1024 }, narrow: { family: 'sd2' }, plain: {},
   });
   for (const name of ['xl', 'wide', 'narrow', 'plain']) await withoutMarker(join(folder, name));
@@ -67,7 +67,7 @@ t.test('the family: the converter\'s marker first, then text_encoder_2, then a 1
 });
 
 t.test('prediction: scheduler_config.json prediction_type, else the marker, else ε', async (t) => {
-  const folder = await modelsFolder({ v: { prediction: 'v' }, eps: {} });
+  const folder = await modelsFolder(t, { v: { prediction: 'v' }, eps: {} });
   const prediction = async (name: string): Promise<string> => (await loadModel(join(folder, name), name, pool)).prediction;
   t.equal(await prediction('v'), 'v');
   t.equal(await prediction('eps'), 'eps');
@@ -83,7 +83,7 @@ t.test('prediction: scheduler_config.json prediction_type, else the marker, else
 });
 
 t.test('VAE scale: vae_decoder/config.json scaling_factor, else the family\'s (0.18215 SD 1.x/2.x, 0.13025 SDXL)', async (t) => {
-  const folder = await modelsFolder({ sd1: {}, sd2: { family: 'sd2' }, sdxl: { family: 'sdxl' } });
+  const folder = await modelsFolder(t, { sd1: {}, sd2: { family: 'sd2' }, sdxl: { family: 'sdxl' } });
   for (const name of ['sd1', 'sd2', 'sdxl']) await rm(join(folder, name, 'vae_decoder', 'config.json'));
   const scales = await Promise.all(['sd1', 'sd2', 'sdxl'].map(async (name) => (await loadModel(join(folder, name), name, pool)).vaeScale));
   t.same(scales, [0.18215, 0.18215, 0.13025]);
@@ -92,7 +92,7 @@ t.test('VAE scale: vae_decoder/config.json scaling_factor, else the family\'s (0
 });
 
 t.test('pad ids from special_tokens_map.json: CLIP-L pads with <|endoftext|>, OpenCLIP with "!"', async (t) => {
-  const folder = await modelsFolder({ sd1: {}, sd2: { family: 'sd2' }, sdxl: { family: 'sdxl' } });
+  const folder = await modelsFolder(t, { sd1: {}, sd2: { family: 'sd2' }, sdxl: { family: 'sdxl' } });
   // The byte vocabulary puts the printable bytes first by code point ('!' is 0), then the same with </w>,
   // then <|startoftext|> 512 and <|endoftext|> 513.
   const pads = async (name: string): Promise<number[]> => (await loadModel(join(folder, name), name, pool)).textEncoders.map((e) => e.padId);
@@ -106,7 +106,7 @@ t.test('pad ids from special_tokens_map.json: CLIP-L pads with <|endoftext|>, Op
 });
 
 t.test('text encoder outputs: SD 1.x clip_skip_N sets the largest clip skip; SDXL counts its hidden_states layers and its ids types', async (t) => {
-  const folder = await modelsFolder({ plain: {}, skips: { maxClipSkip: 3 }, sd2: { family: 'sd2', maxClipSkip: 3 }, sdxl: { family: 'sdxl' } });
+  const folder = await modelsFolder(t, { plain: {}, skips: { maxClipSkip: 3 }, sd2: { family: 'sd2', maxClipSkip: 3 }, sdxl: { family: 'sdxl' } });
   const load = (name: string) => loadModel(join(folder, name), name, pool);
   t.equal((await load('plain')).maxClipSkip, 1, 'only last_hidden_state');
   t.equal((await load('skips')).maxClipSkip, 3);

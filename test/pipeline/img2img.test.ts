@@ -11,7 +11,7 @@ import { NATIVE_SAMPLERS } from '../../src/samplers/k-diffusion.js';
 import { SCHEDULERS } from '../../src/schedules/schedulers.js';
 import { modelsFolder, VARIANTS } from '../helpers/models.js';
 
-const root = await modelsFolder(VARIANTS);
+const root = await modelsFolder(t, VARIANTS);
 const pool = new SessionPool();
 t.teardown(() => pool.release());
 const model = await loadModel(join(root, 'tiny'), 'tiny', pool);

@@ -10,7 +10,7 @@ import { loadModel } from '../../src/models/loader.js';
 import { encodePrompts, guidedDenoiser, vaeDecode } from '../../src/pipeline/stages.js';
 import { modelsFolder } from '../helpers/models.js';
 
-const root = await modelsFolder({
+const root = await modelsFolder(t, {
   v: { prediction: 'v' }, eps: {}, sdxl: { family: 'sdxl' }, sdxlHalf: { family: 'sdxl', precision: 'fp16' }, skips: { maxClipSkip: 3 }, sd2: { family: 'sd2' },
 });
 const pool = new SessionPool();

@@ -9,7 +9,7 @@ import { SessionPool } from '../../../src/engine/session-pool.js';
 import { modelsFolder } from '../../helpers/models.js';
 
 t.test('the load log names each model\'s family, prediction and VAE decode precision, and warns of an fp16 SDXL VAE', async (t) => {
-  const folder = await modelsFolder({ half: { precision: 'fp16' }, xl: { family: 'sdxl', prediction: 'v' }, xlHalf: { family: 'sdxl', precision: 'fp16' } });
+  const folder = await modelsFolder(t, { half: { precision: 'fp16' }, xl: { family: 'sdxl', prediction: 'v' }, xlHalf: { family: 'sdxl', precision: 'fp16' } });
   const lines: string[] = [];
   const pool = new SessionPool();
   t.teardown(() => pool.release());
