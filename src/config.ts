@@ -16,6 +16,7 @@ const environmentSchema = z.object({
   PROGRESS_INTERVAL_MS: z.coerce.number().int().min(50).default(500),
   MAX_QUEUE: z.coerce.number().int().min(1).default(100),
   RESULT_TTL_SECONDS: z.coerce.number().positive().default(3600),
+  RESULT_STORE_MB: z.coerce.number().positive().default(1024),
   MAX_BODY_MB: z.coerce.number().positive().default(50),
   MAX_INPUT_MEGAPIXELS: z.coerce.number().positive().default(16),
   MAX_OUTPUT_MEGAPIXELS: z.coerce.number().positive().default(16),
@@ -68,6 +69,8 @@ export interface Config {
   readonly progressIntervalMs: number;
   readonly maxQueue: number;
   readonly resultTtlMs: number;
+  /** In-process jobs: finished results kept in memory past this many bytes expire oldest first. */
+  readonly resultStoreBytes: number;
   readonly maxBodyBytes: number;
   readonly maxInputMegapixels: number;
   readonly maxOutputMegapixels: number;
@@ -138,6 +141,7 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
     progressIntervalMs: env.PROGRESS_INTERVAL_MS,
     maxQueue: env.MAX_QUEUE,
     resultTtlMs: env.RESULT_TTL_SECONDS * 1000,
+    resultStoreBytes: Math.round(env.RESULT_STORE_MB * 1024 * 1024),
     maxBodyBytes: Math.round(env.MAX_BODY_MB * 1024 * 1024),
     maxInputMegapixels: env.MAX_INPUT_MEGAPIXELS,
     maxOutputMegapixels: env.MAX_OUTPUT_MEGAPIXELS,

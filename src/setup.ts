@@ -40,7 +40,7 @@ export function createApiRuntime(config: Config, log: (message: string) => void)
   const backends: ReadonlyMap<string, Backend> = config.redisUrl === undefined ? createBackends(config, engine, log) : new Map();
   const metrics = new Metrics();
   const transport = config.redisUrl === undefined
-    ? new MemoryTransport(backends, { resultTtlMs: config.resultTtlMs, observer: jobObserver(metrics, log) })
+    ? new MemoryTransport(backends, { resultTtlMs: config.resultTtlMs, resultStoreBytes: config.resultStoreBytes, observer: jobObserver(metrics, log) })
     : new RedisTransport({ redisUrl: config.redisUrl, backends: config.backends, resultTtlMs: config.resultTtlMs, timeoutMs: config.redisTimeoutMs, observer: jobObserver(metrics, log) });
   const service = new JobService(transport, config.backends, {
     maxQueued: config.maxQueue,

@@ -44,7 +44,7 @@ export async function sendResult(services: Services, job: JobRecord, request: Fa
   if (job.state === 'failed') throw errorFor(job.error!.code, job.error!.message);
   if (job.state === 'cancelled') throw new UserError(`job ${job.id} was cancelled`, 'JOB_CANCELLED');
   const result = await services.jobs.result(job);
-  if (result === undefined) throw new UserError(`job ${job.id}: its result is no longer stored (RESULT_TTL_SECONDS)`, 'RESULT_EXPIRED');
+  if (result === undefined) throw new UserError(`job ${job.id}: its result is no longer stored (kept RESULT_TTL_SECONDS, and in-process within RESULT_STORE_MB, oldest first)`, 'RESULT_EXPIRED');
   if (wantsJson(request)) return reply.send({ images: [Buffer.from(result.png).toString('base64')], parameters: result.parameters });
   return reply.header('content-type', 'image/png').header('x-seed', String(result.seed)).send(Buffer.from(result.png));
 }

@@ -6,6 +6,8 @@ import { QueueFullError, type JobTransport, type QueueLoad, type WaitingJob } fr
 
 export interface MemoryTransportOptions {
   readonly resultTtlMs: number;
+  /** Results kept past this many bytes expire oldest first (the newest is always kept). */
+  readonly resultStoreBytes: number;
   readonly observer?: JobObserver;
 }
 
@@ -30,6 +32,9 @@ export class MemoryTransport implements JobTransport {
   private readonly events = new EventEmitter();
   private readonly expiry = new Map<string, NodeJS.Timeout>();
   private readonly runs = new Set<Promise<void>>();
+  /** Jobs whose result is still held, oldest first (a Map keeps insertion order), with its bytes. */
+  private readonly heldResults = new Map<string, number>();
+  private heldBytes = 0;
   private stopping = false;
 
   constructor(private readonly backends: ReadonlyMap<string, Backend>, private readonly options: MemoryTransportOptions) {
@@ -131,7 +136,7 @@ export class MemoryTransport implements JobTransport {
       if (entry.record.state === 'running') this.update(entry, { progress: report.progress, step: report.step, steps: report.steps || entry.record.steps, etaSeconds: report.etaSeconds });
     }, this.options.observer);
     if (outcome.kind === 'succeeded') {
-      entry.result = outcome.result;
+      this.holdResult(entry, outcome.result);
       this.update(entry, { progress: 1, step: entry.record.steps, ranOn: outcome.result.ranOn, parameters: succeededParameters(outcome.result.parameters) });
       this.end(entry, 'succeeded');
     } else if (outcome.kind === 'cancelled') {
@@ -147,6 +152,27 @@ export class MemoryTransport implements JobTransport {
         this.end(entry, 'failed', outcome.error);
       }
     }
+  }
+
+  /**
+   * Keeps a result within RESULT_STORE_MB: older results are dropped first until the new one fits (their
+   * jobs stay readable, their result is a 404 RESULT_EXPIRED); the newest is kept whatever its size.
+   */
+  private holdResult(entry: Entry, result: JobResult): void {
+    entry.result = result;
+    this.heldResults.set(entry.record.id, result.png.length);
+    this.heldBytes += result.png.length;
+    for (const id of this.heldResults.keys()) {
+      if (this.heldBytes <= this.options.resultStoreBytes || id === entry.record.id) break;
+      const held = this.jobs.get(id);
+      if (held !== undefined) delete held.result;
+      this.releaseResult(id);
+    }
+  }
+
+  private releaseResult(id: string): void {
+    this.heldBytes -= this.heldResults.get(id) ?? 0;
+    this.heldResults.delete(id);
   }
 
   /** Takes a waiting job out of the line; false when it was not waiting. */
@@ -169,6 +195,7 @@ export class MemoryTransport implements JobTransport {
     const timer = setTimeout(() => {
       this.jobs.delete(entry.record.id);
       this.expiry.delete(entry.record.id);
+      this.releaseResult(entry.record.id);
     }, this.options.resultTtlMs);
     timer.unref();
     this.expiry.set(entry.record.id, timer);
