@@ -3,6 +3,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import { decodeImage } from '../../src/images/decode.js';
+import { encodeRgbPixelsOffThread } from '../../src/images/encode.js';
 import { encodeRgbPng, getPngText, readPngChunks, setPngText } from '../../src/images/png.js';
 import { sniffImage } from '../../src/images/sniff.js';
 import { infotext } from '../../src/upscale/infotext.js';
@@ -35,6 +37,18 @@ t.test('PNG text chunks: set, replace, read back; Latin-1 as tEXt, anything else
   const unicode = setPngText(png, 'parameters', 'a photo of 猫, café');
   t.equal(readPngChunks(unicode)[2]!.type, 'iTXt');
   t.equal(getPngText(unicode, 'parameters'), 'a photo of 猫, café');
+});
+
+t.test('the off-thread PNG encoder round-trips every pixel and takes the parameters chunk', async (t) => {
+  const width = 37;
+  const height = 23;
+  const pixels = new Uint8Array(width * height * 3).map((_, i) => (i * 7919) % 256);
+  const png = await encodeRgbPixelsOffThread(width, height, pixels);
+  t.same(sniffImage(png), { format: 'png', width, height });
+  const decoded = await decodeImage(png);
+  t.same([decoded.width, decoded.height], [width, height]);
+  t.ok(Buffer.from(decoded.pixels).equals(Buffer.from(pixels)), 'lossless');
+  t.equal(getPngText(setPngText(png, 'parameters', 'Steps: 4'), 'parameters'), 'Steps: 4');
 });
 
 t.test('infotext follows A1111: prompt, negative prompt, quoted values with commas', async (t) => {

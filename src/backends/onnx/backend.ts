@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { unknownName } from '../../errors.js';
 import type { SessionPool } from '../../engine/session-pool.js';
 import { decodeImage } from '../../images/decode.js';
-import { encodeRgbPixels } from '../../images/png.js';
+import { encodeRgbPixelsOffThread } from '../../images/encode.js';
 import { checkpointFiles, convertCheckpointsIn } from '../../convert/cache.js';
 import type { StoragePrecision } from '../../convert/weights.js';
 import { findModels, loadModel, type StableDiffusionModel } from '../../models/loader.js';
@@ -153,7 +153,7 @@ export class OnnxBackend implements Backend {
               onStage?.(stage, seconds);
             },
           });
-          return { png: encodeRgbPixels(output.width, output.height, output.pixels), seed: job.seed, ranOn: `onnx:${model.name}`, model: model.name };
+          return { png: await encodeRgbPixelsOffThread(output.width, output.height, output.pixels), seed: job.seed, ranOn: `onnx:${model.name}`, model: model.name };
         } finally {
           this.running--;
           for (const listener of this.listeners) listener();
