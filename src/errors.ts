@@ -56,6 +56,8 @@ type CodeAnswering<Status extends number> = { [K in ErrorCode]: (typeof ERROR_CO
 export type UserErrorCode = CodeAnswering<400 | 401 | 404 | 409 | 413 | 415 | 422 | 429>;
 export type BackendErrorCode = CodeAnswering<500 | 502 | 503 | 504>;
 
+export const isErrorCode = (value: unknown): value is ErrorCode => typeof value === 'string' && Object.hasOwn(ERROR_CODES, value);
+
 export function statusOf(code: ErrorCode): number {
   return ERROR_CODES[code].status;
 }
@@ -85,6 +87,9 @@ export class BackendError extends Error {
     this.status = statusOf(code);
   }
 }
+
+/** Whether a thrown error is one of the service's own (a user or backend error), not a bug. */
+export const isServiceError = (error: unknown): error is UserError | BackendError => error instanceof UserError || error instanceof BackendError;
 
 /** The error a code stands for, as the class its status belongs to (a stored job error, thrown again). */
 export function errorFor(code: ErrorCode, message: string): UserError | BackendError {

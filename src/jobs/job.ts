@@ -1,5 +1,5 @@
 import type { ProgressReport, UpscaleWork } from '../backends/backend.js';
-import { BackendError, ERROR_CODES, statusOf, UserError, type ErrorCode } from '../errors.js';
+import { isServiceError, statusOf, type ErrorCode } from '../errors.js';
 
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 export const FINISHED_STATES: readonly JobState[] = ['succeeded', 'failed', 'cancelled'];
@@ -25,9 +25,6 @@ export function jobError(code: ErrorCode, message: string): JobError {
   return { status: statusOf(code), code, message };
 }
 
-/** Whether a thrown error is one of the service's own (a user or backend error), not a bug. */
-export const isServiceError = (error: unknown): error is UserError | BackendError => error instanceof UserError || error instanceof BackendError;
-
 /**
  * Why a job failed, from what its attempt threw: a service error keeps its code and message; anything else
  * is a bug, whose message (and stack) belongs in the service log, not in the answer.
@@ -36,8 +33,6 @@ export function jobErrorFrom(error: unknown): JobError {
   if (isServiceError(error)) return jobError(error.code, error.message);
   return jobError('INTERNAL_ERROR', 'internal error while running the job; see the service log');
 }
-
-export const isErrorCode = (value: unknown): value is ErrorCode => typeof value === 'string' && Object.hasOwn(ERROR_CODES, value);
 
 /** What a job is, apart from its input and result bytes: small, the same in memory and in Redis. */
 export interface JobRecord {

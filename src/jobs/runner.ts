@@ -1,8 +1,8 @@
 import type { BackendSnapshot, Lease, ProgressReport, UpscaleWork, WorkSpec } from '../backends/backend.js';
 import { rulesFor } from '../backends/rules.js';
-import { BackendError, UserError } from '../errors.js';
+import { BackendError, isServiceError, UserError } from '../errors.js';
 import { finishUpscale } from '../upscale/prepare.js';
-import { isServiceError, jobErrorFrom, type JobError, type JobRecord, type JobResult } from './job.js';
+import { jobErrorFrom, type JobError, type JobRecord, type JobResult } from './job.js';
 
 /** Units a job may try before it fails with the last unit's error. */
 export const MAX_ATTEMPTS = 3;

@@ -17,7 +17,8 @@ const BOOLEAN_WORDS: Readonly<Record<string, boolean>> = { true: true, '1': true
 export function booleanField(fallback: boolean): z.ZodType<boolean, unknown> {
   return z.preprocess((value) => {
     if (typeof value !== 'string' && typeof value !== 'number') return value;
-    return Object.hasOwn(BOOLEAN_WORDS, String(value).trim().toLowerCase()) ? BOOLEAN_WORDS[String(value).trim().toLowerCase()] : value;
+    const word = String(value).trim().toLowerCase();
+    return Object.hasOwn(BOOLEAN_WORDS, word) ? BOOLEAN_WORDS[word] : value;
   }, z.boolean({ error: 'must be true or false (or 1/0, yes/no, on/off)' }).default(fallback)) as z.ZodType<boolean, unknown>;
 }
 

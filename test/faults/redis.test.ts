@@ -10,7 +10,7 @@ import { NATIVE_SAMPLER_NAMES } from '../../src/backends/onnx/rules.js';
 import { modelsFolder } from '../helpers/models.js';
 import { seededRandom } from '../helpers/random.js';
 import { redisAvailable, startRedis, type RedisServer } from '../helpers/redis.js';
-import { pngBase64, until } from '../helpers/service.js';
+import { pngBase64, readJob, submitJob, until } from '../helpers/service.js';
 import { missingReference } from '../helpers/references.js';
 
 // Fault injection in Redis mode, every part a real process: redis-server, fake A1111 servers, workers.
@@ -52,8 +52,8 @@ async function apiNode(redis: RedisServer, env: Record<string, string> = {}): Pr
   return app;
 }
 
-const view = async (app: FastifyInstance, id: string): Promise<JobView> => (await app.inject({ url: `/jobs/${id}` })).json() as JobView;
-const submit = async (app: FastifyInstance, payload: Record<string, unknown>): Promise<JobView> => (await app.inject({ method: 'POST', url: '/jobs', payload: { image: pngBase64(), ...payload } })).json() as JobView;
+const view = (app: FastifyInstance, id: string): Promise<JobView> => readJob<JobView>(app, id);
+const submit = (app: FastifyInstance, payload: Record<string, unknown>): Promise<JobView> => submitJob<JobView>(app, payload);
 const ready = async (app: FastifyInstance): Promise<boolean> => (await app.inject({ url: '/readyz' })).statusCode === 200;
 
 t.test('an instance dies mid-job: the job moves to another worker; a worker whose A1111 is dead takes no jobs, and all succeed', { skip: missing }, async (t) => {

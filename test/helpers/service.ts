@@ -101,3 +101,13 @@ export async function readSse(url: string, onEvent: (event: SseEvent) => void = 
   }
   return events;
 }
+
+/** POST /jobs with a small PNG plus `payload`; the job as the service answered it. */
+export async function submitJob<T>(app: FastifyInstance, payload: Record<string, unknown> = {}): Promise<T> {
+  return (await app.inject({ method: 'POST', url: '/jobs', payload: { image: pngBase64(), ...payload } })).json() as T;
+}
+
+/** GET /jobs/:id as JSON. */
+export async function readJob<T>(app: FastifyInstance, id: string): Promise<T> {
+  return (await app.inject({ url: `/jobs/${id}` })).json() as T;
+}

@@ -3,7 +3,7 @@ import { loadConfig } from '../../src/config.js';
 import { buildApp } from '../../src/http/app.js';
 import { startFakeA1111Process } from '../helpers/processes.js';
 import { modelsFolder } from '../helpers/models.js';
-import { parseSse, pngBase64, readSse, startService, until, type SseEvent } from '../helpers/service.js';
+import { parseSse, pngBase64, readJob, readSse, startService, submitJob, until, type SseEvent } from '../helpers/service.js';
 
 // What jobs give back besides the image: SSE events in the same snake_case as the job JSON, an ETA from
 // the onnx backend too, the model that ran, and a DELETE that says when there is nothing left to cancel.
@@ -16,8 +16,8 @@ const a1111 = await startService([], {}, () => fake.url);
 t.teardown(() => a1111.close());
 const address = await a1111.app.listen({ port: 0, host: '127.0.0.1' });
 
-const submit = async (steps = 3): Promise<JobView> => (await a1111.app.inject({ method: 'POST', url: '/jobs', payload: { image: pngBase64(), steps } })).json() as JobView;
-const view = async (id: string): Promise<JobView> => (await a1111.app.inject({ url: `/jobs/${id}` })).json() as JobView;
+const submit = (steps = 3): Promise<JobView> => submitJob<JobView>(a1111.app, { steps });
+const view = (id: string): Promise<JobView> => readJob<JobView>(a1111.app, id);
 const ended = (id: string): Promise<void> => until(async () => ['succeeded', 'failed', 'cancelled'].includes((await view(id)).state), 10_000);
 
 t.test('DELETE of a finished job answers 409 JOB_FINISHED naming its state, and leaves it as it was', async (t) => {

@@ -1,7 +1,7 @@
 import { mock } from 'node:test';
 import t from 'tap';
 import { sniffImage } from '../../src/images/sniff.js';
-import { parseSse, pngBase64, readSse, startService, until, type Harness } from '../helpers/service.js';
+import { parseSse, pngBase64, readJob, readSse, startService, submitJob, until, type Harness } from '../helpers/service.js';
 
 // Nothing here waits for a moment to pass: a job that a test looks at mid-run is held there by the fake
 // (holdAfterStep, hang) until the test has looked, and the result TTL runs on node:test's fake clock.
@@ -16,9 +16,8 @@ interface JobView {
   error: { status: number; message: string } | null;
 }
 
-const view = async (service: Harness, id: string): Promise<JobView> => (await service.app.inject({ url: `/jobs/${id}` })).json() as JobView;
-const submit = async (service: Harness, payload: Record<string, unknown>): Promise<JobView> =>
-  (await service.app.inject({ method: 'POST', url: '/jobs', payload: { image: pngBase64(), ...payload } })).json() as JobView;
+const view = (service: Harness, id: string): Promise<JobView> => readJob<JobView>(service.app, id);
+const submit = (service: Harness, payload: Record<string, unknown>): Promise<JobView> => submitJob<JobView>(service.app, payload);
 /** Closes the service after letting every held fake go on (a held fake only stops for its own shutdown). */
 const closeReleased = (service: Harness) => async (): Promise<void> => {
   for (const fake of service.fakes) fake.behaviour.hang = false;

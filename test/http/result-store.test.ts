@@ -1,13 +1,13 @@
 import t from 'tap';
-import { pngBase64, startService, until } from '../helpers/service.js';
+import { readJob, startService, submitJob, until } from '../helpers/service.js';
 
 interface JobView { id: string; state: string }
 
 async function finishedJobs(service: Awaited<ReturnType<typeof startService>>, count: number): Promise<JobView[]> {
   const jobs: JobView[] = [];
   for (let seed = 1; seed <= count; seed++) {
-    const job = (await service.app.inject({ method: 'POST', url: '/jobs', payload: { image: pngBase64(), steps: 2, seed } })).json() as JobView;
-    await until(async () => ((await service.app.inject({ url: `/jobs/${job.id}` })).json() as JobView).state === 'succeeded');
+    const job = await submitJob<JobView>(service.app, { steps: 2, seed });
+    await until(async () => (await readJob<JobView>(service.app, job.id)).state === 'succeeded');
     jobs.push(job);
   }
   return jobs;

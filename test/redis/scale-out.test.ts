@@ -5,7 +5,7 @@ import { buildApp } from '../../src/http/app.js';
 import { sniffImage } from '../../src/images/sniff.js';
 import { FakeA1111 } from '../fakes/fake-a1111.js';
 import { redisAvailable, startRedis, startWorker } from '../helpers/redis.js';
-import { pngBase64, until } from '../helpers/service.js';
+import { pngBase64, readJob, submitJob, until } from '../helpers/service.js';
 import { skipFileWithout } from '../helpers/references.js';
 
 interface JobView { id: string; state: string; step: number; error: { message: string } | null }
@@ -26,8 +26,8 @@ if (!skipFileWithout(t, redisAvailable() ? undefined : 'no redis-server (apt-get
     await Promise.all(fakes.map((f) => f.stop()));
     await redis.stop();
   });
-  const view = async (id: string, app = api): Promise<JobView> => (await app.inject({ url: `/jobs/${id}` })).json() as JobView;
-  const submit = async (steps: number, seed: number): Promise<JobView> => (await api.inject({ method: 'POST', url: '/jobs', payload: { image: pngBase64(), steps, seed } })).json() as JobView;
+  const view = (id: string, app = api): Promise<JobView> => readJob<JobView>(app, id);
+  const submit = (steps: number, seed: number): Promise<JobView> => submitJob<JobView>(api, { steps, seed });
 
   t.test('the API is ready once workers are connected; two workers share the jobs', async (t) => {
     await until(async () => (await api.inject({ url: '/readyz' })).statusCode === 200);

@@ -30,14 +30,21 @@ function knownKey(keys: readonly string[], candidate: string | undefined): boole
   });
 }
 
+/** Each request's caller, worked out once (see callerOf). */
+const callers = new WeakMap<FastifyRequest, string | undefined>();
+
 /**
  * Who the caller is, as jobs record it: a short digest of its API key, never the key itself (the owner is
  * stored in Redis and kept in memory with the job). Undefined without a known key: with API_KEYS unset
  * nobody is anybody, and jobs belong to no one.
  */
 export function callerOf(request: FastifyRequest, apiKeys: readonly string[]): string | undefined {
+  // The key check, the rate limit and the routes each ask; the comparison and digest are made once.
+  if (callers.has(request)) return callers.get(request);
   const key = bearerKey(request);
-  return knownKey(apiKeys, key) ? createHash('sha256').update(key!).digest('hex').slice(0, 16) : undefined;
+  const caller = knownKey(apiKeys, key) ? createHash('sha256').update(key!).digest('hex').slice(0, 16) : undefined;
+  callers.set(request, caller);
+  return caller;
 }
 
 /** Whether the request may see what only key holders see (readiness details): anyone without API_KEYS. */

@@ -1,6 +1,7 @@
 import type { UpscaleWork } from '../../backends/backend.js';
 import { samplerNamed } from '../../samplers/catalog.js';
-import { isErrorCode, jobError, type JobError, type JobRecord } from '../job.js';
+import { isErrorCode } from '../../errors.js';
+import { jobError, type JobError, type JobRecord } from '../job.js';
 
 // What travels through Redis between API nodes and workers: plain JSON, and the image bytes under keys
 // of their own so that reading a job's state never pulls its megabytes.
