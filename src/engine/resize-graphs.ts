@@ -1,12 +1,47 @@
+import type { OnnxResize } from '../interpolation/onnx-resize.js';
 import { GraphBuilder } from './onnx/graph-builder.js';
-import type { GraphSpec } from './onnx/model.js';
+import type { AttributeValue, GraphSpec } from './onnx/model.js';
 
-// Two small graphs cover every method. Both resample width first, then height, as torch's separable
-// antialias kernel does. Their taps arrive as inputs, so each graph is built and loaded once and serves
-// every method, size and batch.
+// A method that ONNX's Resize computes exactly runs as that one operator (onnxruntime's kernels are
+// multithreaded and materialise nothing). The others run as one of three small graphs, which resample
+// width first, then height, as torch's separable antialias kernel does; their taps arrive as inputs, so
+// each graph is built and loaded once and serves every method, size and batch.
 
 const LATENT_SHAPE = ['batch', 'channels', 'height', 'width'];
 const OUTPUT_SHAPE = ['batch', 'channels', 'out_height', 'out_width'];
+
+/** One Resize node; `sizes` is the int64 [N, C, H', W'] wanted. */
+export function operatorResizeGraph(operator: OnnxResize): GraphSpec {
+  const g = new GraphBuilder('operator_resize', 18);
+  const attributes: Record<string, AttributeValue> = {
+    mode: { string: operator.mode },
+    coordinate_transformation_mode: { string: operator.coordinates },
+    ...(operator.nearestMode === undefined ? {} : { nearest_mode: { string: operator.nearestMode } }),
+    ...(operator.cubicA === undefined ? {} : { cubic_coeff_a: { float: operator.cubicA } }),
+    antialias: { int: operator.antialias === true ? 1 : 0 },
+    exclude_outside: { int: operator.excludeOutside === true ? 1 : 0 },
+  };
+  const y = g.op('Resize', ['x', '', '', 'sizes'], attributes);
+  return g.build(
+    [{ name: 'x', type: 'float32', shape: LATENT_SHAPE }, { name: 'sizes', type: 'int64', shape: [4] }],
+    [{ name: 'y', from: y, type: 'float32', shape: OUTPUT_SHAPE }],
+  );
+}
+
+/** One tap per output cell with weight 1 (the nearest modes): two Gathers, nothing to multiply or sum. */
+export function gatherResizeGraph(): GraphSpec {
+  const g = new GraphBuilder('gather_resize');
+  const across = g.op('Gather', ['x', 'width_index'], { axis: { int: 3 } });
+  const down = g.op('Gather', [across, 'height_index'], { axis: { int: 2 } });
+  return g.build(
+    [
+      { name: 'x', type: 'float32', shape: LATENT_SHAPE },
+      { name: 'width_index', type: 'int32', shape: ['out_width'] },
+      { name: 'height_index', type: 'int32', shape: ['out_height'] },
+    ],
+    [{ name: 'y', from: down, type: 'float32', shape: OUTPUT_SHAPE }],
+  );
+}
 
 /**
  * Weighted taps: out[…, i] = Σ_k w[i, k] · x[…, idx[i, k]] per axis, as Gather → Mul → ReduceSum.

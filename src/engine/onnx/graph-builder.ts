@@ -7,7 +7,7 @@ export class GraphBuilder {
   private readonly initializers: (TensorValue & { name: string })[] = [];
   private counter = 0;
 
-  constructor(private readonly name: string) {}
+  constructor(private readonly name: string, private readonly opset?: number) {}
 
   /** Adds a node with one output and returns that output's name; `domain` names an operator set other than ONNX's own. */
   op(op: string, inputs: readonly string[], attributes?: Record<string, AttributeValue>, domain?: string): string {
@@ -30,6 +30,7 @@ export class GraphBuilder {
     const renames = outputs.map((o) => ({ op: 'Identity', inputs: [o.from], outputs: [o.name], name: `output_${o.name}` }));
     return {
       name: this.name,
+      ...(this.opset === undefined ? {} : { opset: this.opset }),
       nodes: [...this.nodes, ...renames],
       inputs,
       outputs: outputs.map(({ name, type, shape }) => ({ name, type, shape })),

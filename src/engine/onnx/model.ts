@@ -50,6 +50,8 @@ export interface NodeSpec {
 
 export interface GraphSpec {
   readonly name: string;
+  /** The ONNX operator set the graph needs, when newer than the default (e.g. 18 for Resize's antialias). */
+  readonly opset?: number;
   readonly nodes: readonly NodeSpec[];
   readonly inputs: readonly ValueInfo[];
   readonly outputs: readonly ValueInfo[];
@@ -70,7 +72,7 @@ export function encodeModel(graph: GraphSpec, options: ModelOptions = DEFAULT_MO
     .varint(1, options.irVersion)
     .string(2, options.producer ?? 'latent-upscale')
     .message(7, encodeGraph(graph))
-    .message(8, new ProtoWriter().string(1, '').varint(2, options.opset));
+    .message(8, new ProtoWriter().string(1, '').varint(2, graph.opset ?? options.opset));
   // Other operator sets a node uses (onnxruntime's com.microsoft contrib ops are all at version 1).
   const domains = new Set(graph.nodes.flatMap((n) => (n.domain ? [n.domain] : [])));
   for (const domain of domains) writer.message(8, new ProtoWriter().string(1, domain).varint(2, 1));
