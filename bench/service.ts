@@ -1,53 +1,61 @@
-// bench/service: the latency the service adds over calling a (fake) A1111 directly, for a 512×512 input
-// upscaled 2x. Sequential requests give p50/p99; then 8 concurrent clients give requests/s. The fake
-// samples instantly, so the numbers are the service's own overhead plus the fake's PNG encoding.
-import type { AddressInfo } from 'node:net';
+// bench/service: what the service adds over calling A1111 directly, for a 512² photo-like PNG (~0.44 MB)
+// upscaled to 1024² (~1.8 MB back). The fake A1111 runs in its own process and answers from a cache, and
+// the service runs in its own process (src/server.ts, as `npm start` runs it); this process is only the
+// client. Sequential requests give p50/p99 for direct calls, JSON bodies and multipart bodies; then 8
+// concurrent clients give requests/s; the service's own event-loop delay (monitorEventLoopDelay, read
+// from its /metrics, which resets it on each read) is reported per phase.
 import { request } from 'undici';
-import { loadConfig } from '../src/config.js';
-import { buildApp } from '../src/http/app.js';
-import { encodeRgbPng } from '../src/images/png.js';
-import { FakeA1111 } from '../test/fakes/fake-a1111.js';
+import { startFakeA1111Process, startServiceProcess } from '../test/helpers/processes.js';
+import { multipartBody } from '../test/helpers/service.js';
+import { photoLikePng } from '../test/fakes/photo.js';
+import { percentile } from './statistics.js';
 
 const SEQUENTIAL = Number(process.env['BENCH_REQUESTS'] ?? 100);
 const CONCURRENCY = 8;
 const CONCURRENT_REQUESTS = Number(process.env['BENCH_CONCURRENT_REQUESTS'] ?? 160);
+const STEPS = 4;
 
-const fake = await new FakeA1111({ companion: true, stepDelayMs: 0 }).start();
-const app = await buildApp(loadConfig({ A1111_URLS: fake.url, LOG_LEVEL: 'silent' }), { logger: false });
-await app.listen({ port: 0, host: '127.0.0.1' });
-const serviceUrl = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+const fake = await startFakeA1111Process({ companion: true, stepDelayMs: 0, photo: true });
+const service = await startServiceProcess({ A1111_URLS: fake.url });
 
-const image = Buffer.from(encodeRgbPng(512, 512, (x, y) => [x % 256, y % 256, (x + y) % 256])).toString('base64');
-const steps = 4;
+const png = await photoLikePng(512, 512, 7);
+const image = Buffer.from(png).toString('base64');
 const directBody = JSON.stringify({
-  init_images: [image], resize_mode: 3, width: 1024, height: 1024, denoising_strength: 0.5, steps, cfg_scale: 7, seed: 1,
+  init_images: [image], resize_mode: 3, width: 1024, height: 1024, denoising_strength: 0.5, steps: STEPS, cfg_scale: 7, seed: 1,
   sampler_name: 'Euler', prompt: '', negative_prompt: '', send_images: true, save_images: false,
   override_settings: { img2img_fix_steps: true, samples_format: 'png' }, override_settings_restore_afterwards: true,
   alwayson_scripts: { 'Latent Upscale Companion': { args: [true, 'nearest-exact', 'simple'] } },
 });
-const serviceBody = JSON.stringify({ image, scale: 2, steps, seed: 1 });
+const fields = { scale: '2', steps: String(STEPS), seed: '1' };
+const jsonBody = JSON.stringify({ image, ...fields, scale: 2, steps: STEPS, seed: 1 });
+const multipart = multipartBody(png, fields);
 
-async function call(url: string, body: string): Promise<void> {
-  const response = await request(url, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
-  await response.body.arrayBuffer();
+async function call(url: string, body: string | Buffer, headers: Record<string, string>): Promise<number> {
+  const response = await request(url, { method: 'POST', body, headers });
+  const bytes = (await response.body.arrayBuffer()).byteLength;
   if (response.statusCode !== 200) throw new Error(`${url} answered ${response.statusCode}`);
+  return bytes;
 }
-const direct = (): Promise<void> => call(`${fake.url}/sdapi/v1/img2img`, directBody);
-const service = (): Promise<void> => call(`${serviceUrl}/upscale`, serviceBody);
+const json = { 'content-type': 'application/json' };
+const runs = {
+  direct: () => call(`${fake.url}/sdapi/v1/img2img`, directBody, json),
+  'service, JSON body': () => call(`${service.url}/upscale`, jsonBody, json),
+  'service, multipart body': () => call(`${service.url}/upscale`, multipart.payload, multipart.headers),
+};
 
-async function latencies(run: () => Promise<void>): Promise<{ p50: number; p99: number }> {
-  for (let i = 0; i < 5; i++) await run();
+async function latencies(run: () => Promise<number>): Promise<{ p50: number; p99: number; bytes: number }> {
+  let bytes = 0;
+  for (let i = 0; i < 5; i++) bytes = await run();
   const times: number[] = [];
   for (let i = 0; i < SEQUENTIAL; i++) {
     const start = performance.now();
     await run();
     times.push(performance.now() - start);
   }
-  times.sort((a, b) => a - b);
-  return { p50: times[Math.floor(times.length * 0.5)]!, p99: times[Math.min(times.length - 1, Math.floor(times.length * 0.99))]! };
+  return { p50: percentile(times, 0.5), p99: percentile(times, 0.99), bytes };
 }
 
-async function throughput(run: () => Promise<void>): Promise<number> {
+async function throughput(run: () => Promise<number>): Promise<number> {
   let next = 0;
   const start = performance.now();
   await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
@@ -56,14 +64,33 @@ async function throughput(run: () => Promise<void>): Promise<number> {
   return CONCURRENT_REQUESTS / ((performance.now() - start) / 1000);
 }
 
-const a = await latencies(direct);
-const b = await latencies(service);
-const ta = await throughput(direct);
-const tb = await throughput(service);
-console.log(`512x512 -> 1024x1024, ${SEQUENTIAL} sequential requests, then ${CONCURRENT_REQUESTS} at concurrency ${CONCURRENCY}`);
-console.log(['', 'direct A1111', 'through service', 'added', 'ratio'].join('\t'));
-console.log(['p50 ms', a.p50.toFixed(1), b.p50.toFixed(1), (b.p50 - a.p50).toFixed(1), (b.p50 / a.p50).toFixed(2)].join('\t'));
-console.log(['p99 ms', a.p99.toFixed(1), b.p99.toFixed(1), (b.p99 - a.p99).toFixed(1), (b.p99 / a.p99).toFixed(2)].join('\t'));
-console.log(['req/s @8', ta.toFixed(1), tb.toFixed(1), '', (tb / ta).toFixed(2)].join('\t'));
-await app.close();
-await fake.stop();
+/** The service's event-loop delay p99 and max (ms) since the last read. */
+async function eventLoopDelay(): Promise<{ p99: number; max: number }> {
+  const text = await (await request(`${service.url}/metrics`)).body.text();
+  const read = (name: string): number => Number(new RegExp(`^latent_upscale_nodejs_eventloop_lag_${name}_seconds (\\S+)$`, 'm').exec(text)?.[1]) * 1000;
+  return { p99: read('p99'), max: read('max') };
+}
+
+async function phase<T>(run: () => Promise<T>): Promise<{ result: T; delay: { p99: number; max: number } }> {
+  await eventLoopDelay();
+  const result = await run();
+  return { result, delay: await eventLoopDelay() };
+}
+
+try {
+  console.log(`512² photo-like PNG (${(png.length / 1e6).toFixed(2)} MB) -> 1024², ${SEQUENTIAL} sequential requests, then ${CONCURRENT_REQUESTS} at concurrency ${CONCURRENCY}`);
+  console.log(['', 'p50 ms', 'p99 ms', 'added p50', 'added p99', 'answer MB', 'service event-loop delay p99 / max ms'].join('\t'));
+  const direct = await latencies(runs.direct);
+  console.log(['direct A1111', direct.p50.toFixed(1), direct.p99.toFixed(1), '', '', (direct.bytes / 1e6).toFixed(2), ''].join('\t'));
+  for (const label of ['service, JSON body', 'service, multipart body'] as const) {
+    const { result, delay } = await phase(() => latencies(runs[label]));
+    console.log([label, result.p50.toFixed(1), result.p99.toFixed(1), `+${(result.p50 - direct.p50).toFixed(1)}`, `+${(result.p99 - direct.p99).toFixed(1)}`,
+      (result.bytes / 1e6).toFixed(2), `${delay.p99.toFixed(1)} / ${delay.max.toFixed(1)}`].join('\t'));
+  }
+  const directRate = await throughput(runs.direct);
+  const { result: serviceRate, delay } = await phase(() => throughput(runs['service, JSON body']));
+  console.log(`requests/s at concurrency ${CONCURRENCY}: direct ${directRate.toFixed(1)}, service ${serviceRate.toFixed(1)} (${(serviceRate / directRate).toFixed(2)}×); service event-loop delay p99 ${delay.p99.toFixed(1)} ms, max ${delay.max.toFixed(1)} ms`);
+} finally {
+  await service.stop();
+  await fake.kill();
+}

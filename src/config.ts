@@ -12,6 +12,7 @@ const environmentSchema = z.object({
   A1111_PROBE_TIMEOUT_SECONDS: z.coerce.number().positive().default(10),
   A1111_STALL_SECONDS: z.coerce.number().positive().default(120),
   A1111_MAX_FAILURES: z.coerce.number().int().min(1).default(3),
+  A1111_CHECK_PIXELS: z.enum(['true', 'false']).default('false'),
   HEALTH_CHECK_INTERVAL_SECONDS: z.coerce.number().positive().default(15),
   PROGRESS_INTERVAL_MS: z.coerce.number().int().min(50).default(500),
   MAX_QUEUE: z.coerce.number().int().min(1).default(100),
@@ -65,6 +66,7 @@ export interface Config {
   readonly a1111StallMs: number;
   /** Failed jobs in a row that take an instance out of service for a while. */
   readonly a1111MaxFailures: number;
+  readonly a1111CheckPixels: boolean;
   readonly healthCheckIntervalMs: number;
   readonly progressIntervalMs: number;
   readonly maxQueue: number;
@@ -137,6 +139,7 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
     a1111ProbeTimeoutMs: env.A1111_PROBE_TIMEOUT_SECONDS * 1000,
     a1111StallMs: env.A1111_STALL_SECONDS * 1000,
     a1111MaxFailures: env.A1111_MAX_FAILURES,
+    a1111CheckPixels: env.A1111_CHECK_PIXELS === 'true',
     healthCheckIntervalMs: env.HEALTH_CHECK_INTERVAL_SECONDS * 1000,
     progressIntervalMs: env.PROGRESS_INTERVAL_MS,
     maxQueue: env.MAX_QUEUE,

@@ -17,6 +17,7 @@ import { modelRoutes } from './routes/models.js';
 import { pageRoutes } from './routes/page.js';
 import { sigmaRoutes } from './routes/sigmas.js';
 import { upscaleRoutes } from './routes/upscale.js';
+import { keepUpload, UPLOADED_FILE } from './uploads.js';
 
 export interface AppOptions {
   /** false: no log at all (tests, tools). */
@@ -48,9 +49,9 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   await app.register(multipart, {
     attachFieldsToBody: 'keyValues',
     limits: { fileSize: config.maxBodyBytes, files: 1, fields: 40, fieldSize: 64 * 1024 },
-    // The file becomes base64 text so multipart and JSON bodies validate against one schema.
     async onFile(part) {
-      (part as unknown as { value: string }).value = (await part.toBuffer()).toString('base64');
+      keepUpload(this, part.fieldname, await part.toBuffer());
+      (part as unknown as { value: string }).value = UPLOADED_FILE;
     },
   });
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: config.maxBodyBytes }, (_request, body, done) => done(null, body));

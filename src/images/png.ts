@@ -38,6 +38,8 @@ export function encodeRgbPixels(width: number, height: number, pixels: Uint8Arra
 export interface PngChunk {
   readonly type: string;
   readonly data: Uint8Array;
+  /** The whole chunk as stored: length, type, data and CRC. */
+  readonly stored: Uint8Array;
 }
 
 export function readPngChunks(png: Uint8Array): PngChunk[] {
@@ -45,7 +47,7 @@ export function readPngChunks(png: Uint8Array): PngChunk[] {
   const chunks: PngChunk[] = [];
   for (let at = 8; at + 12 <= png.length;) {
     const length = view.getUint32(at);
-    chunks.push({ type: String.fromCharCode(...png.subarray(at + 4, at + 8)), data: png.subarray(at + 8, at + 8 + length) });
+    chunks.push({ type: String.fromCharCode(...png.subarray(at + 4, at + 8)), data: png.subarray(at + 8, at + 8 + length), stored: png.subarray(at, at + 12 + length) });
     at += 12 + length;
   }
   return chunks;
@@ -73,6 +75,7 @@ export function pngStructureProblem(png: Uint8Array): string | undefined {
 /**
  * Sets a text chunk as PIL's PngInfo.add_text does (what A1111 writes and its PNG Info reads): tEXt when
  * the text is Latin-1, otherwise an uncompressed UTF-8 iTXt. Any earlier chunk with the same keyword goes.
+ * The other chunks are copied as stored (a splice: no CRC is recomputed, nothing is re-encoded).
  */
 export function setPngText(png: Uint8Array, keyword: string, text: string): Uint8Array {
   const chunks = readPngChunks(png).filter((c) => !(['tEXt', 'iTXt', 'zTXt'].includes(c.type) && textKeyword(c) === keyword));
@@ -81,7 +84,7 @@ export function setPngText(png: Uint8Array, keyword: string, text: string): Uint
   const chunk = latin1
     ? pngChunk('tEXt', concat([keywordBytes, Uint8Array.of(0), Uint8Array.from([...text].map((c) => c.charCodeAt(0)))]))
     : pngChunk('iTXt', concat([keywordBytes, Uint8Array.of(0, 0, 0, 0, 0), new TextEncoder().encode(text)]));
-  const rebuilt = chunks.flatMap((c) => (c.type === 'IEND' ? [chunk, pngChunk(c.type, c.data)] : [pngChunk(c.type, c.data)]));
+  const rebuilt = chunks.flatMap((c) => (c.type === 'IEND' ? [chunk, c.stored] : [c.stored]));
   return concat([SIGNATURE, ...rebuilt]);
 }
 

@@ -14,35 +14,40 @@ t.teardown(() => fake.kill());
 // Every bad answer counts against the instance; these tests send several in a row on purpose.
 const service = await startService([], { A1111_MAX_FAILURES: '1000' }, () => fake.url);
 t.teardown(() => service.close());
-const { app } = service;
+// The same with A1111_CHECK_PIXELS, for what only decoding finds.
+const decoding = await startService([], { A1111_MAX_FAILURES: '1000', A1111_CHECK_PIXELS: 'true' }, () => fake.url);
+t.teardown(() => decoding.close());
 
 interface JobView { id: string; state: string; error: { status: number; code: string; message: string } | null; parameters: Record<string, unknown> }
 
-const view = async (id: string): Promise<JobView> => (await app.inject({ url: `/jobs/${id}` })).json() as JobView;
+type App = typeof service.app;
+const view = async (app: App, id: string): Promise<JobView> => (await app.inject({ url: `/jobs/${id}` })).json() as JobView;
 
 /** A job run to its end while the fake answers with `garbage`. */
-async function jobAnswered(garbage: FakeBehaviour['garbage']): Promise<JobView> {
+async function jobAnswered(garbage: FakeBehaviour['garbage'], app: App = service.app): Promise<JobView> {
   await fake.setBehaviour({ garbage });
   t.teardown(() => fake.setBehaviour({ garbage: undefined }));
   const job = (await app.inject({ method: 'POST', url: '/jobs', payload: { image: pngBase64(), steps: 3 } })).json() as JobView;
-  await until(async () => ['succeeded', 'failed'].includes((await view(job.id)).state), 10_000);
-  return view(job.id);
+  await until(async () => ['succeeded', 'failed'].includes((await view(app, job.id)).state), 10_000);
+  return view(app, job.id);
 }
 
-const BROKEN: readonly [NonNullable<FakeBehaviour['garbage']>, string, RegExp][] = [
+/** Each kind of broken answer, the message it gets, and whether only A1111_CHECK_PIXELS finds it. */
+const BROKEN: readonly [NonNullable<FakeBehaviour['garbage']>, string, RegExp, 'decoding'?][] = [
   ['truncated-png', 'a PNG cut in half',
-    /^A1111 at http:\/\/127\.0\.0\.1:\d+ returned a 128×96 PNG that does not decode \(\d+ bytes starting 89504e470d0a1a0a; its IDAT chunk at byte 33 is cut short \(\d+ data bytes declared, \d+ present\)\): .*libpng/],
+    /^A1111 at http:\/\/127\.0\.0\.1:\d+ returned a 128×96 PNG that does not decode \(\d+ bytes starting 89504e470d0a1a0a; its IDAT chunk at byte 33 is cut short \(\d+ data bytes declared, \d+ present\)\)$/],
   ['corrupt-png', 'a PNG with flipped IDAT bytes under a valid CRC',
-    /^A1111 at http:\/\/127\.0\.0\.1:\d+ returned a 128×96 PNG that does not decode \(\d+ bytes starting 89504e470d0a1a0a\): .*libpng/],
+    /^A1111 at http:\/\/127\.0\.0\.1:\d+ returned a 128×96 PNG that does not decode \(\d+ bytes starting 89504e470d0a1a0a\): .*libpng/, 'decoding'],
   ['jpeg', 'a JPEG',
     /^A1111 at http:\/\/127\.0\.0\.1:\d+ returned a 128×96 JPEG \(\d+ bytes starting ffd8ff[0-9a-f]{10}\), not a PNG \(check its samples_format setting\)$/],
   ['wrong-size', 'a whole PNG of another size',
     /^A1111 at http:\/\/127\.0\.0\.1:\d+ returned a 64×48 PNG, not the 128×96 asked for \(\d+ bytes starting 89504e470d0a1a0a\)$/],
 ];
 
-for (const [garbage, what, message] of BROKEN) {
-  t.test(`${what} from A1111: the job fails with 502 BACKEND_BAD_ANSWER saying what came`, async (t) => {
-    const job = await jobAnswered(garbage);
+for (const [garbage, what, message, only] of BROKEN) {
+  const app = only === 'decoding' ? decoding.app : service.app;
+  t.test(`${what} from A1111${only ? ' (A1111_CHECK_PIXELS)' : ''}: the job fails with 502 BACKEND_BAD_ANSWER saying what came`, async (t) => {
+    const job = await jobAnswered(garbage, app);
     t.equal(job.state, 'failed');
     t.match(job.error, { status: 502, code: 'BACKEND_BAD_ANSWER', message });
     const result = await app.inject({ url: `/jobs/${job.id}/result` });
@@ -51,7 +56,15 @@ for (const [garbage, what, message] of BROKEN) {
   });
 }
 
+t.test('a PNG with one byte changed in transit fails its CRC: 502 without decoding', async (t) => {
+  // What a flaky link or proxy does; unlike the corrupt PNG above, nothing rewrites the CRC.
+  const job = await jobAnswered('flipped-byte');
+  t.equal(job.state, 'failed');
+  t.match(job.error, { status: 502, code: 'BACKEND_BAD_ANSWER', message: /PNG that does not decode \(\d+ bytes starting 89504e470d0a1a0a; its IDAT chunk at byte 33 fails its CRC \(bytes changed\)\)$/ });
+});
+
 t.test('a good answer succeeds and names the checkpoint that ran, as A1111\'s own infotext does', async (t) => {
+  const { app } = service;
   const job = await jobAnswered(undefined);
   t.equal(job.state, 'succeeded');
   t.match(job.parameters, { model: MODEL.name, model_hash: MODEL.hash }, 'the job names the model that ran');

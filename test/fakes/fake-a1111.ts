@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import sharp from 'sharp';
 import { concat, encodeRgbPng, pngChunk, readPngChunks, setPngText } from '../../src/images/png.js';
+import { photoLikePng } from './photo.js';
 
 // A stand-in for AUTOMATIC1111 v1.10's /sdapi/v1 API, following its modules/api/api.py and models.py: field
 // defaults, 404 without init_images, 422 for unknown scripts, 401 under --api-auth, one generation at a
@@ -18,9 +19,10 @@ export interface FakeBehaviour {
   /**
    * img2img answers 200 with a non-JSON body, or with JSON whose image is broken: not an image at all, a PNG
    * cut in half, a PNG whose IDAT bytes are flipped under a valid CRC (only decoding tells), a JPEG (another
-   * samples_format), or a whole PNG of half the size asked for.
+   * samples_format), a whole PNG of half the size asked for, or a PNG with one IDAT byte changed and its
+   * CRC left as it was (what a flaky link does).
    */
-  garbage: 'not-json' | 'bad-image' | 'truncated-png' | 'corrupt-png' | 'jpeg' | 'wrong-size' | undefined;
+  garbage: 'not-json' | 'bad-image' | 'truncated-png' | 'corrupt-png' | 'jpeg' | 'wrong-size' | 'flipped-byte' | undefined;
   /** Time per sampling step. */
   stepDelayMs: number;
   /** The process entry exits when sampling reaches this step (a crash mid-job); in-process it does nothing, see `onStep`. */
@@ -51,6 +53,11 @@ export interface FakeA1111Options extends Readonly<Partial<FakeBehaviour>> {
   readonly control?: boolean;
   /** The loaded checkpoint, as Processed.js() reports it in `info` (sd_model_name, sd_model_hash). */
   readonly model?: { readonly name: string; readonly hash: string };
+  /**
+   * Answer photo-like images (test/fakes/photo.ts), each encoded once per size and seed and then sent from
+   * a cache, so that a benchmark measures the bytes a real answer has and not the fake's encoder.
+   */
+  readonly photo?: boolean;
 }
 
 /** What A1111 reports with the SD 1.5 checkpoint it downloads on first start (v1-5-pruned-emaonly.safetensors). */
@@ -68,6 +75,8 @@ const IMG2IMG_DEFAULTS = {
   script_name: null, script_args: [], alwayson_scripts: {}, override_settings: null, override_settings_restore_afterwards: true,
   send_images: true, save_images: false,
 };
+
+const PHOTO_CACHE_ENTRIES = 8;
 
 const NUMBER_FIELDS = ['denoising_strength', 'cfg_scale'];
 const INTEGER_FIELDS = ['resize_mode', 'width', 'height', 'steps', 'seed', 'batch_size', 'n_iter'];
@@ -93,6 +102,7 @@ export class FakeA1111 {
 
   private server: Server | undefined;
   private port = 0;
+  private readonly photoAnswers = new Map<string, Promise<Uint8Array>>();
   private queueLock: Promise<void> = Promise.resolve();
   private progress = { job_count: 0, sampling_step: 0, sampling_steps: 0, interrupted: false, started: 0 };
   private concurrent = 0;
@@ -205,7 +215,9 @@ export class FakeA1111 {
       return void response.end('<html>Internal proxy error</html>');
     }
     const seed = request.seed === -1 ? 1234567 : request.seed;
-    const png = await answerImage(this.behaviour.garbage, request.width, request.height, seed);
+    const png = this.options.photo === true && this.behaviour.garbage === undefined
+      ? await this.photoAnswer(request.width, request.height, seed)
+      : await answerImage(this.behaviour.garbage, request.width, request.height, seed);
     const model = this.options.model ?? FAKE_MODEL;
     this.onAnswer?.();
     send(200, {
@@ -216,6 +228,17 @@ export class FakeA1111 {
         sd_model_name: model.name, sd_model_hash: model.hash,
       }),
     });
+  }
+
+  private photoAnswer(width: number, height: number, seed: number): Promise<Uint8Array> {
+    const key = `${width}x${height} ${seed}`;
+    let png = this.photoAnswers.get(key);
+    if (png === undefined) {
+      if (this.photoAnswers.size >= PHOTO_CACHE_ENTRIES) this.photoAnswers.clear();
+      png = photoLikePng(width, height, seed).then((photo) => setPngText(photo, 'parameters', `fake a1111, seed ${seed}`));
+      this.photoAnswers.set(key, png);
+    }
+    return png;
   }
 
   /** Sampling under A1111's queue_lock: one job at a time, step by step, stoppable by /interrupt. */
@@ -271,6 +294,11 @@ async function answerImage(garbage: FakeBehaviour['garbage'], width: number, hei
   const png = generated(width, height);
   if (garbage === 'truncated-png') return png.subarray(0, Math.floor(png.length / 2));
   if (garbage === 'corrupt-png') return flipIdatBytes(png);
+  if (garbage === 'flipped-byte') {
+    const changed = Uint8Array.from(png);
+    changed[33 + 8 + 10] = changed[33 + 8 + 10]! ^ 0x01; // a byte of the first IDAT's data (signature 8 + IHDR 25 = 33)
+    return changed;
+  }
   if (garbage === 'jpeg') return sharp(Buffer.from(png)).jpeg().toBuffer();
   return png;
 }

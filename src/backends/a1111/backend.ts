@@ -6,7 +6,7 @@ import { A1111Client } from './client.js';
 import { A1111Instance, StallError } from './instance.js';
 import { unsupportedReason } from './payload.js';
 
-export type A1111Config = Pick<Config, 'a1111' | 'a1111TimeoutMs' | 'a1111ProbeTimeoutMs' | 'a1111StallMs' | 'a1111MaxFailures' | 'healthCheckIntervalMs' | 'progressIntervalMs'>;
+export type A1111Config = Pick<Config, 'a1111' | 'a1111TimeoutMs' | 'a1111ProbeTimeoutMs' | 'a1111StallMs' | 'a1111MaxFailures' | 'a1111CheckPixels' | 'healthCheckIntervalMs' | 'progressIntervalMs'>;
 
 /**
  * A1111 instances as one backend: each runs one job at a time; a job goes to the first free healthy
@@ -23,6 +23,7 @@ export class A1111Backend implements Backend {
       progressIntervalMs: config.progressIntervalMs,
       stallMs: config.a1111StallMs,
       maxFailures: config.a1111MaxFailures,
+      checkPixels: config.a1111CheckPixels,
       quarantineMs: 4 * config.healthCheckIntervalMs,
     };
     this.instances = config.a1111.map((endpoint) => new A1111Instance(

@@ -1,6 +1,7 @@
 import { request, type Dispatcher } from 'undici';
 import type { A1111Endpoint } from '../../config.js';
 import { BackendError } from '../../errors.js';
+import { readImg2imgReply, type Img2imgReply } from './img2img-reply.js';
 
 /** The parts of A1111's /sdapi/v1 API the service uses (A1111 v1.10 modules/api/api.py and modules/api/models.py). */
 export interface A1111Progress {
@@ -13,11 +14,6 @@ export interface A1111SchedulerInfo {
   readonly name: string;
   readonly label: string;
   readonly aliases?: readonly string[] | null;
-}
-
-export interface A1111Img2imgResponse {
-  readonly images: readonly string[];
-  readonly info: string;
 }
 
 export interface ClientOptions {
@@ -50,8 +46,8 @@ export class A1111Client {
     }
   }
 
-  img2img(payload: unknown, signal?: AbortSignal): Promise<A1111Img2imgResponse> {
-    return this.call('POST', '/sdapi/v1/img2img', payload, this.options.timeoutMs, signal);
+  img2img(payload: unknown, signal?: AbortSignal): Promise<Img2imgReply> {
+    return this.exchange('POST', '/sdapi/v1/img2img', readImg2imgReply, payload, this.options.timeoutMs, signal);
   }
 
   progress(): Promise<A1111Progress> {
@@ -63,6 +59,11 @@ export class A1111Client {
   }
 
   private async call<T>(method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = this.options.probeTimeoutMs, signal?: AbortSignal): Promise<T> {
+    return this.exchange(method, path, (bytes) => JSON.parse(bytes.toString('utf8')) as T, body, timeoutMs, signal);
+  }
+
+  /** One request; `read` turns a successful answer's bytes into the result (a SyntaxError means "not JSON"). */
+  private async exchange<T>(method: 'GET' | 'POST', path: string, read: (bytes: Buffer) => T, body?: unknown, timeoutMs = this.options.probeTimeoutMs, signal?: AbortSignal): Promise<T> {
     const where = `A1111 at ${this.endpoint.url}`;
     // One deadline for the whole exchange (undici's own timeouts tick in whole seconds).
     const deadline = AbortSignal.timeout(timeoutMs);
@@ -86,17 +87,18 @@ export class A1111Client {
     } catch (error) {
       throw fail(error);
     }
-    const text = await response.body.text().catch((error: unknown) => {
+    const bytes = Buffer.from(await response.body.arrayBuffer().catch((error: unknown) => {
       throw fail(error);
-    });
+    }));
     if (response.statusCode >= 400) {
       const hint = response.statusCode === 401 ? ' (check the user:password in A1111_URLS against A1111\'s --api-auth)' : '';
-      throw new A1111StatusError(`${where} answered ${response.statusCode} to ${method} ${path}: ${a1111Message(text)}${hint}`, response.statusCode);
+      throw new A1111StatusError(`${where} answered ${response.statusCode} to ${method} ${path}: ${a1111Message(bytes.toString('utf8'))}${hint}`, response.statusCode);
     }
     try {
-      return JSON.parse(text) as T;
-    } catch {
-      throw new BackendError(`${where} answered ${method} ${path} with something that is not JSON: ${text.slice(0, 200)}`, 'BACKEND_BAD_ANSWER');
+      return read(bytes);
+    } catch (error) {
+      if (!(error instanceof SyntaxError)) throw error;
+      throw new BackendError(`${where} answered ${method} ${path} with something that is not JSON: ${bytes.toString('utf8', 0, 200)}`, 'BACKEND_BAD_ANSWER');
     }
   }
 }

@@ -10,6 +10,8 @@ export interface InstancePolicy {
   readonly stallMs: number;
   /** Failed jobs in a row after which the instance is taken out of service (A1111_MAX_FAILURES). */
   readonly maxFailures: number;
+  /** Decode every answer's pixels too, not only check its structure (A1111_CHECK_PIXELS; see answer.ts). */
+  readonly checkPixels: boolean;
   /** How long it stays out the first time; each further failure while out of favour doubles it. */
   readonly quarantineMs: number;
   readonly now?: () => number;
@@ -96,7 +98,7 @@ export class A1111Instance {
     try {
       const response = await this.client.img2img(payload, call);
       call.throwIfAborted();
-      const answer = await readImg2imgAnswer(response, work, `A1111 at ${this.url}`);
+      const answer = await readImg2imgAnswer(response, work, `A1111 at ${this.url}`, this.policy.checkPixels);
       return { ...answer, seed: answer.seed ?? work.seed, ranOn: this.url };
     } catch (error) {
       if (!call.aborted) throw error;

@@ -43,7 +43,7 @@ export async function jobRoutes(app: FastifyInstance, services: Services): Promi
       response: { 202: jobSchema },
     },
   }, async (request, reply) => {
-    const job = await submitUpscale(services, request.body, caller(request));
+    const job = await submitUpscale(services, request, request.body, caller(request));
     return reply.code(202).header('location', `/jobs/${job.id}`).send(await view(job));
   });
 

@@ -7,6 +7,7 @@ import { prepareUpscale } from '../../upscale/prepare.js';
 import { callerOf } from '../plugins/access.js';
 import { upscaleParametersSchema } from '../../upscale/parameters.js';
 import type { Services } from '../services.js';
+import { uploadedFile } from '../uploads.js';
 
 /** JSON bodies carry the image as base64 (a data: URL prefix is fine); multipart bodies arrive in the same shape. */
 export const upscaleBodySchema = upscaleParametersSchema.extend({
@@ -28,9 +29,13 @@ export function decodeBase64Image(text: string): Uint8Array {
   return bytes;
 }
 
-/** Queues the upscale as `owner`'s job (a digest of the caller's API key; undefined without API keys). */
-export async function submitUpscale(services: Services, body: z.output<typeof upscaleBodySchema>, owner: string | undefined): Promise<JobRecord> {
-  const prepared = await prepareUpscale(decodeBase64Image(body.image), body, services.config.backends, services.config);
+/**
+ * Queues the request's upscale as `owner`'s job (a digest of the caller's API key; undefined without API
+ * keys). The image is the uploaded file of a multipart body, or the base64 of a JSON one.
+ */
+export async function submitUpscale(services: Services, request: FastifyRequest, body: z.output<typeof upscaleBodySchema>, owner: string | undefined): Promise<JobRecord> {
+  const image = uploadedFile(request, 'image') ?? decodeBase64Image(body.image);
+  const prepared = await prepareUpscale(image, body, services.config.backends, services.config);
   return services.jobs.submit(prepared.backend, prepared.work, prepared.parameters, owner);
 }
 
@@ -60,7 +65,7 @@ export async function upscaleRoutes(app: FastifyInstance, services: Services): P
       response: { 200: upscaleResultSchema.describe('With Accept: application/json; otherwise the PNG bytes.') },
     },
   }, async (request, reply) => {
-    const job = await submitUpscale(services, request.body, callerOf(request, services.config.apiKeys));
+    const job = await submitUpscale(services, request, request.body, callerOf(request, services.config.apiKeys));
     // A client that gives up should not keep an A1111 busy. The request stream has long ended (its body
     // was read), so the response is what tells of a closed connection.
     const onClose = (): void => {
