@@ -17,6 +17,6 @@ export function createBackends(config: Config, engine: SessionPool, log: (messag
       concurrency: config.onnxConcurrency,
       warmup: config.onnxWarmup,
       log,
-    }, engine)]));
+    }, engine.options)]));
 }
 

@@ -1,15 +1,20 @@
 import { join } from 'node:path';
 import { unknownName } from '../../errors.js';
-import type { SessionPool } from '../../engine/session-pool.js';
+import type { EngineOptions } from '../../engine/session-pool.js';
 import { decodeImage } from '../../images/decode.js';
 import { encodeRgbPixelsOffThread } from '../../images/encode.js';
 import { checkpointFiles, convertCheckpointsIn } from '../../convert/cache.js';
 import type { StoragePrecision } from '../../convert/weights.js';
-import { findModels, loadModel, type StableDiffusionModel } from '../../models/loader.js';
-import { runImg2img } from '../../pipeline/img2img.js';
+import { familyNamed, type ModelFamily } from '../../models/families.js';
+import { findModels } from '../../models/loader.js';
 import type { TileOptions } from '../../pipeline/stages.js';
 import type { Backend, BackendSnapshot, Lease, ModelView, UpscaleWork } from '../backend.js';
 import { DecodeTimes, SamplingEta } from './eta.js';
+import { PipelineThread } from './thread.js';
+import type { ModelFacts } from './thread-protocol.js';
+
+/** A model the pipeline thread has loaded, as this thread knows it. */
+type LoadedModel = Omit<ModelFacts, 'family'> & { readonly family: ModelFamily; readonly folder: string };
 
 export interface OnnxBackendOptions {
   readonly modelsDir: string;
@@ -23,10 +28,13 @@ export interface OnnxBackendOptions {
   readonly log: (message: string) => void;
 }
 
-/** The native backend: Stable Diffusion ONNX models from MODELS_DIR, run by onnxruntime in this process. */
+/**
+ * The native backend: Stable Diffusion ONNX models from MODELS_DIR, run by onnxruntime in this process, on
+ * a thread of their own (thread.ts) so that a running job never holds up the API's event loop.
+ */
 export class OnnxBackend implements Backend {
   readonly name = 'onnx';
-  private readonly models = new Map<string, StableDiffusionModel>();
+  private readonly models = new Map<string, LoadedModel>();
   private readonly failures = new Map<string, string>();
   /** Checkpoints being converted, by model name, with what to tell a caller who asks for one. */
   private readonly pending = new Map<string, string>();
@@ -36,7 +44,11 @@ export class OnnxBackend implements Backend {
   private conversions: Promise<void> = Promise.resolve();
   private readonly decodeTimes = new DecodeTimes();
 
-  constructor(private readonly options: OnnxBackendOptions, private readonly engine: SessionPool) {}
+  private readonly thread: PipelineThread;
+
+  constructor(private readonly options: OnnxBackendOptions, engine: EngineOptions) {
+    this.thread = new PipelineThread({ engine, tiles: options.tiles });
+  }
 
   /**
    * Loads every model folder once (sessions created and, unless disabled, warmed), then converts and loads
@@ -81,13 +93,14 @@ export class OnnxBackend implements Backend {
   async stop(): Promise<void> {
     this.stopping.abort();
     await this.conversions;
+    await this.thread.close();
   }
 
   /** Loads and checks one model folder, warms it unless disabled; a bad one is recorded, not thrown. */
   private async load(name: string, folder: string): Promise<void> {
     try {
-      const model = await loadModel(folder, name, this.engine);
-      if (this.options.warmup) await this.warm(model);
+      const facts = await this.thread.load(name, folder, this.options.warmup);
+      const model: LoadedModel = { ...facts, family: familyNamed(facts.family), folder };
       this.models.set(name, model);
       const skipped = model.fallbacks.length > 0 ? `; ${model.fallbacks.join('; ')}` : '';
       const remedy = model.vaeDecoderPrecision === 'float16' ? model.family.fp16VaeRemedy : undefined;
@@ -141,10 +154,9 @@ export class OnnxBackend implements Backend {
           const image = await decodeImage(job.image);
           const pixels = job.width * job.height;
           const eta = new SamplingEta(this.decodeTimes.estimate(model.name, pixels));
-          const output = await runImg2img(model, this.engine, { ...job, image, sampler: job.sampler.name }, this.options.tiles, {
+          const output = await this.thread.run(model.name, model.folder, { ...job, image, sampler: job.sampler.name }, {
             onSampling: () => eta.samplingStarted(),
             onStep: (step, steps) => {
-              signal.throwIfAborted();
               const etaSeconds = eta.afterStep(step, steps);
               onProgress({ progress: step / steps, step, steps, ...(etaSeconds !== undefined ? { etaSeconds } : {}) });
             },
@@ -152,7 +164,7 @@ export class OnnxBackend implements Backend {
               if (stage === 'decode') this.decodeTimes.record(model.name, pixels, seconds);
               onStage?.(stage, seconds);
             },
-          });
+          }, signal);
           return { png: await encodeRgbPixelsOffThread(output.width, output.height, output.pixels), seed: job.seed, ranOn: `onnx:${model.name}`, model: model.name };
         } finally {
           this.running--;
@@ -162,20 +174,10 @@ export class OnnxBackend implements Backend {
     };
   }
 
-  private model(work: UpscaleWork): StableDiffusionModel {
+  private model(work: UpscaleWork): LoadedModel {
     const name = work.model ?? this.models.keys().next().value!;
     const model = this.models.get(name);
     if (model === undefined) throw unknownName('model', name, [...this.models.keys()], 'UNKNOWN_MODEL');
     return model;
   }
-
-  /** One tiny run through every session so the first real job does not pay for lazy initialisation. */
-  private async warm(model: StableDiffusionModel): Promise<void> {
-    const pixels = new Uint8Array(64 * 64 * 3).fill(128);
-    await runImg2img(model, this.engine, {
-      image: { width: 64, height: 64, pixels }, width: 64, height: 64, method: 'bilinear', scheduler: 'karras', steps: 1,
-      denoise: 1, fixSteps: true, sampler: 'euler', cfgScale: 1, seed: 0, prompt: '', negativePrompt: '', clipSkip: 1,
-    }, this.options.tiles);
-  }
 }
-

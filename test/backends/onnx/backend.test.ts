@@ -5,15 +5,14 @@ import { ONNX_RULES } from '../../../src/backends/onnx/rules.js';
 import { BackendError } from '../../../src/errors.js';
 import { mergeFleet, type Heartbeat } from '../../../src/jobs/redis/fleet.js';
 import { samplerNamed } from '../../../src/samplers/catalog.js';
-import { SessionPool } from '../../../src/engine/session-pool.js';
+import { DEFAULT_ENGINE_OPTIONS } from '../../../src/engine/session-pool.js';
 import { modelsFolder } from '../../helpers/models.js';
 
 t.test('the load log names each model\'s family, prediction and VAE decode precision, and warns of an fp16 SDXL VAE', async (t) => {
   const folder = await modelsFolder(t, { half: { precision: 'fp16' }, xl: { family: 'sdxl', prediction: 'v' }, xlHalf: { family: 'sdxl', precision: 'fp16' } });
   const lines: string[] = [];
-  const pool = new SessionPool();
-  t.teardown(() => pool.release());
-  const backend = new OnnxBackend({ modelsDir: folder, tiles: { tile: 64, overlap: 8 }, concurrency: 1, warmup: false, log: (line) => lines.push(line), cacheDir: `${folder}/.cache`, cachePrecision: 'fp16' }, pool);
+  const backend = new OnnxBackend({ modelsDir: folder, tiles: { tile: 64, overlap: 8 }, concurrency: 1, warmup: false, log: (line) => lines.push(line), cacheDir: `${folder}/.cache`, cachePrecision: 'fp16' }, DEFAULT_ENGINE_OPTIONS);
+  t.teardown(() => backend.stop());
   await backend.start();
   const line = (name: string): string => lines.find((l) => l.startsWith(`onnx: model '${name}'`)) ?? '';
   t.match(line('half'), /^onnx: model 'half' \(SD 1\.x, eps-prediction\) runs on cpu \(float16, .*VAE decodes in float16, VAE scale 0\.18215\)$/, 'fp16 SD 1.x: no warning');

@@ -1,0 +1,122 @@
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { BackendError, errorFor } from '../../errors.js';
+import type { RgbImage } from '../../images/decode.js';
+import type { Img2imgHooks, Img2imgRequest } from '../../pipeline/img2img.js';
+import type { ModelFacts, ThreadError, ThreadOptions, ThreadReply, ThreadRequest } from './thread-protocol.js';
+
+// The main thread's side of the pipeline thread (pipeline-thread.ts): requests go over as messages, the
+// hooks and the result come back. A thread that dies (a native crash, out of memory) fails the jobs it
+// held with a reason, and the next request starts a fresh one, which loads its models again on demand.
+
+// The entry beside this file: .ts when run from source (tsx, tap), .js once built.
+const ENTRY = new URL(`./pipeline-thread${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
+
+function startThread(options: ThreadOptions): Worker {
+  if (!ENTRY.pathname.endsWith('.ts')) return new Worker(ENTRY, { workerData: options });
+  // From source, the thread registers tsx's loader itself: on Node 20 the `--import tsx` hooks of the
+  // main thread do not reach worker threads (the .ts entry fails with "Unknown file extension").
+  const bootstrap = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(ENTRY.href)}); });`;
+  return new Worker(bootstrap, { eval: true, workerData: options });
+}
+
+interface Pending {
+  readonly resolve: (reply: ThreadReply) => void;
+  readonly reject: (error: Error) => void;
+  readonly hooks: Img2imgHooks;
+}
+
+export class PipelineThread {
+  private worker: Worker | undefined;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+
+  constructor(private readonly options: ThreadOptions) {}
+
+  /** Loads (and warms) a model folder in the thread; what it found, or the reason it cannot be used. */
+  async load(name: string, folder: string, warm: boolean): Promise<ModelFacts> {
+    const reply = await this.send((id) => ({ kind: 'load', id, name, folder, warm }), {});
+    if (reply.kind !== 'loaded') throw new Error(`pipeline thread: unexpected ${reply.kind} to load`);
+    return reply.model;
+  }
+
+  /** Runs img2img in the thread; an abort stops it between steps and rejects with the signal's reason. */
+  async run(name: string, folder: string, request: Img2imgRequest, hooks: Img2imgHooks, signal: AbortSignal): Promise<RgbImage> {
+    signal.throwIfAborted();
+    let sent = 0;
+    const cancel = (): void => this.worker?.postMessage({ kind: 'cancel', id: sent } satisfies ThreadRequest);
+    signal.addEventListener('abort', cancel, { once: true });
+    try {
+      const reply = await this.send((id) => ((sent = id), { kind: 'run', id, name, folder, request }), hooks, [request.image.pixels.buffer as ArrayBuffer]);
+      if (reply.kind !== 'done') throw new Error(`pipeline thread: unexpected ${reply.kind} to run`);
+      return reply.output;
+    } catch (error) {
+      throw signal.aborted ? signal.reason : error;
+    } finally {
+      signal.removeEventListener('abort', cancel);
+    }
+  }
+
+  /** Ends the thread; requests still in it fail. */
+  async close(): Promise<void> {
+    await this.worker?.terminate();
+  }
+
+  private send(message: (id: number) => ThreadRequest, hooks: Img2imgHooks, transfer: ArrayBuffer[] = []): Promise<ThreadReply> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const worker = this.thread();
+      this.pending.set(id, { resolve, reject, hooks });
+      worker.ref();
+      worker.postMessage(message(id), transfer);
+    });
+  }
+
+  private thread(): Worker {
+    if (this.worker !== undefined) return this.worker;
+    const worker = startThread(this.options);
+    let crash: Error | undefined;
+    worker.on('message', (reply: ThreadReply) => this.receive(reply));
+    worker.on('error', (error) => (crash = error));
+    worker.on('exit', (code) => {
+      this.worker = undefined;
+      const why = crash ? `: ${crash.message}` : ` (exit code ${code})`;
+      for (const [id, pending] of this.pending) {
+        this.pending.delete(id);
+        pending.reject(new BackendError(`the onnx pipeline thread stopped${why}; the job did not finish (submit it again)`, 'BACKEND_UNAVAILABLE'));
+      }
+    });
+    this.worker = worker;
+    return worker;
+  }
+
+  private receive(reply: ThreadReply): void {
+    const pending = this.pending.get(reply.id);
+    if (pending === undefined) return;
+    switch (reply.kind) {
+      case 'sampling': return pending.hooks.onSampling?.();
+      case 'step': return void pending.hooks.onStep?.(reply.step, reply.steps);
+      case 'stage': return pending.hooks.onStage?.(reply.stage, reply.seconds);
+      case 'failed':
+        this.settle(reply.id);
+        return pending.reject(threadError(reply.error));
+      default:
+        this.settle(reply.id);
+        return pending.resolve(reply);
+    }
+  }
+
+  /** An idle thread does not keep the process alive; one with work does. */
+  private settle(id: number): void {
+    this.pending.delete(id);
+    if (this.pending.size === 0) this.worker?.unref();
+  }
+}
+
+/** The thread's error as the same kind of error here: a service error keeps its code; anything else is a bug with its stack. */
+function threadError(error: ThreadError): Error {
+  const rebuilt = error.code === undefined ? new Error(error.message) : errorFor(error.code, error.message);
+  if (error.stack !== undefined) rebuilt.stack = error.stack;
+  return rebuilt;
+}
