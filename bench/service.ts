@@ -3,20 +3,28 @@
 // the service runs in its own process (src/server.ts, as `npm start` runs it); this process is only the
 // client. Sequential requests give p50/p99 for direct calls, JSON bodies and multipart bodies; then 8
 // concurrent clients give requests/s; the service's own event-loop delay (monitorEventLoopDelay, read
-// from its /metrics, which resets it on each read) is reported per phase.
+// from its /metrics, which resets it on each read) and each process's CPU time per request (/proc) are
+// reported per phase. On a 2-core machine the processes share the cores, so CPU time is added latency.
 import { request } from 'undici';
-import { startFakeA1111Process, startServiceProcess } from '../test/helpers/processes.js';
+import { fileURLToPath } from 'node:url';
+import { launch, startFakeA1111Process, startServiceProcess, stopProcess } from '../test/helpers/processes.js';
 import { multipartBody } from '../test/helpers/service.js';
 import { photoLikePng } from '../test/fakes/photo.js';
+import { cpuSeconds } from './cpu.js';
 import { percentile } from './statistics.js';
 
 const SEQUENTIAL = Number(process.env['BENCH_REQUESTS'] ?? 100);
 const CONCURRENCY = 8;
 const CONCURRENT_REQUESTS = Number(process.env['BENCH_CONCURRENT_REQUESTS'] ?? 160);
 const STEPS = 4;
+/** Unmeasured requests first, so that every process has compiled its hot paths. */
+const WARMUP = 20;
 
 const fake = await startFakeA1111Process({ companion: true, stepDelayMs: 0, photo: true });
 const service = await startServiceProcess({ A1111_URLS: fake.url });
+// The floor: the byte work any service in front of A1111 must do, and nothing else (bench/minimal-proxy.ts).
+const minimal = await launch('minimal proxy', process.execPath, ['--import', 'tsx', fileURLToPath(new URL('minimal-proxy.ts', import.meta.url)), fake.url], /listening on (http:\/\/\S+)/, 30_000);
+const minimalUrl = minimal.ready[1]!;
 
 const png = await photoLikePng(512, 512, 7);
 const image = Buffer.from(png).toString('base64');
@@ -39,13 +47,14 @@ async function call(url: string, body: string | Buffer, headers: Record<string, 
 const json = { 'content-type': 'application/json' };
 const runs = {
   direct: () => call(`${fake.url}/sdapi/v1/img2img`, directBody, json),
+  'minimal proxy': () => call(minimalUrl, jsonBody, json),
   'service, JSON body': () => call(`${service.url}/upscale`, jsonBody, json),
   'service, multipart body': () => call(`${service.url}/upscale`, multipart.payload, multipart.headers),
 };
 
 async function latencies(run: () => Promise<number>): Promise<{ p50: number; p99: number; bytes: number }> {
   let bytes = 0;
-  for (let i = 0; i < 5; i++) bytes = await run();
+  for (let i = 0; i < WARMUP; i++) bytes = await run();
   const times: number[] = [];
   for (let i = 0; i < SEQUENTIAL; i++) {
     const start = performance.now();
@@ -64,33 +73,52 @@ async function throughput(run: () => Promise<number>): Promise<number> {
   return CONCURRENT_REQUESTS / ((performance.now() - start) / 1000);
 }
 
-/** The service's event-loop delay p99 and max (ms) since the last read. */
+/** The service's event-loop delay p99 and max (ms) since the last read; idle, they sit at the 10 ms sampling interval. */
 async function eventLoopDelay(): Promise<{ p99: number; max: number }> {
   const text = await (await request(`${service.url}/metrics`)).body.text();
   const read = (name: string): number => Number(new RegExp(`^latent_upscale_nodejs_eventloop_lag_${name}_seconds (\\S+)$`, 'm').exec(text)?.[1]) * 1000;
   return { p99: read('p99'), max: read('max') };
 }
 
-async function phase<T>(run: () => Promise<T>): Promise<{ result: T; delay: { p99: number; max: number } }> {
-  await eventLoopDelay();
+/** CPU ms a request of the process in the middle (service or minimal proxy) and of the fake, over `run`. */
+async function cpuPerRequest<T>(middle: number | undefined, requests: number, run: () => Promise<T>): Promise<{ result: T; cpu: string }> {
+  const before = [cpuSeconds(middle), cpuSeconds(fake.child.pid)];
   const result = await run();
-  return { result, delay: await eventLoopDelay() };
+  const after = [cpuSeconds(middle), cpuSeconds(fake.child.pid)];
+  const per = (i: number): string => (before[i] === undefined || after[i] === undefined ? 'n/a' : (((after[i]! - before[i]!) * 1000) / requests).toFixed(1));
+  return { result, cpu: `CPU ms a request: ${per(0)} here, ${per(1)} in the fake` };
+}
+
+/** Runs a service phase of `requests` calls; the service's event-loop delay and the CPU time meanwhile. */
+async function phase<T>(requests: number, run: () => Promise<T>): Promise<{ result: T; delay: string }> {
+  await eventLoopDelay();
+  const { result, cpu } = await cpuPerRequest(service.child.pid, requests, run);
+  const delay = await eventLoopDelay();
+  return { result, delay: `event-loop delay p99 / max ${delay.p99.toFixed(1)} / ${delay.max.toFixed(1)} ms; ${cpu}` };
 }
 
 try {
   console.log(`512² photo-like PNG (${(png.length / 1e6).toFixed(2)} MB) -> 1024², ${SEQUENTIAL} sequential requests, then ${CONCURRENT_REQUESTS} at concurrency ${CONCURRENCY}`);
-  console.log(['', 'p50 ms', 'p99 ms', 'added p50', 'added p99', 'answer MB', 'service event-loop delay p99 / max ms'].join('\t'));
-  const direct = await latencies(runs.direct);
-  console.log(['direct A1111', direct.p50.toFixed(1), direct.p99.toFixed(1), '', '', (direct.bytes / 1e6).toFixed(2), ''].join('\t'));
+  await eventLoopDelay();
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  const idle = await eventLoopDelay();
+  console.log(`service idle for 2 s: event-loop delay p99 / max ${idle.p99.toFixed(1)} / ${idle.max.toFixed(1)} ms`);
+  console.log(['', 'p50 ms', 'p99 ms', 'added p50', 'added p99', 'answer MB', ''].join('\t'));
+  const { result: direct, cpu: directCpu } = await cpuPerRequest(undefined, SEQUENTIAL + WARMUP, () => latencies(runs.direct));
+  console.log(['direct A1111', direct.p50.toFixed(1), direct.p99.toFixed(1), '', '', (direct.bytes / 1e6).toFixed(2), directCpu.replace('n/a here, ', '')].join('\t'));
+  const { result: floor, cpu: floorCpu } = await cpuPerRequest(minimal.child.pid, SEQUENTIAL + WARMUP, () => latencies(runs['minimal proxy']));
+  console.log(['minimal proxy', floor.p50.toFixed(1), floor.p99.toFixed(1), `+${(floor.p50 - direct.p50).toFixed(1)}`, `+${(floor.p99 - direct.p99).toFixed(1)}`, (floor.bytes / 1e6).toFixed(2), `(parse, base64 both ways, nothing else) ${floorCpu}`].join('\t'));
   for (const label of ['service, JSON body', 'service, multipart body'] as const) {
-    const { result, delay } = await phase(() => latencies(runs[label]));
+    const { result, delay } = await phase(SEQUENTIAL + WARMUP, () => latencies(runs[label]));
     console.log([label, result.p50.toFixed(1), result.p99.toFixed(1), `+${(result.p50 - direct.p50).toFixed(1)}`, `+${(result.p99 - direct.p99).toFixed(1)}`,
-      (result.bytes / 1e6).toFixed(2), `${delay.p99.toFixed(1)} / ${delay.max.toFixed(1)}`].join('\t'));
+      (result.bytes / 1e6).toFixed(2), delay].join('\t'));
   }
   const directRate = await throughput(runs.direct);
-  const { result: serviceRate, delay } = await phase(() => throughput(runs['service, JSON body']));
-  console.log(`requests/s at concurrency ${CONCURRENCY}: direct ${directRate.toFixed(1)}, service ${serviceRate.toFixed(1)} (${(serviceRate / directRate).toFixed(2)}×); service event-loop delay p99 ${delay.p99.toFixed(1)} ms, max ${delay.max.toFixed(1)} ms`);
+  const floorRate = await throughput(runs['minimal proxy']);
+  const { result: serviceRate, delay } = await phase(CONCURRENT_REQUESTS, () => throughput(runs['service, JSON body']));
+  console.log(`requests/s at concurrency ${CONCURRENCY}: direct ${directRate.toFixed(1)}, minimal proxy ${floorRate.toFixed(1)} (${(floorRate / directRate).toFixed(2)}×), service ${serviceRate.toFixed(1)} (${(serviceRate / directRate).toFixed(2)}×); service ${delay}`);
 } finally {
+  await stopProcess(minimal);
   await service.stop();
   await fake.kill();
 }

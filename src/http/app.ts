@@ -17,7 +17,7 @@ import { modelRoutes } from './routes/models.js';
 import { pageRoutes } from './routes/page.js';
 import { sigmaRoutes } from './routes/sigmas.js';
 import { upscaleRoutes } from './routes/upscale.js';
-import { keepUpload, UPLOADED_FILE } from './uploads.js';
+import { keepUpload, registerJsonImageParser, UPLOADED_FILE } from './uploads.js';
 
 export interface AppOptions {
   /** false: no log at all (tests, tools). */
@@ -54,6 +54,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       (part as unknown as { value: string }).value = UPLOADED_FILE;
     },
   });
+  registerJsonImageParser(app, config.maxBodyBytes);
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: config.maxBodyBytes }, (_request, body, done) => done(null, body));
   // Registered on the root instance itself so its onRoute hook sees every route.
   await docsPlugin(app);

@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { UserError } from '../errors.js';
-import { pngStructureProblem } from './png.js';
+import { pngPixelProblem, pngStructureProblem } from './png.js';
 import type { ImageInfo } from './sniff.js';
 
 /** The image a job runs on: what the caller sent, or its oriented and flattened re-encoding. */
@@ -27,7 +27,7 @@ export async function readInputImage(bytes: Uint8Array, header: ImageInfo, backg
     const metadata = await sharp(bytes).metadata();
     const turned = isTurned(metadata.orientation);
     if (!turned && !metadata.hasAlpha) {
-      await sharp(bytes).raw().toBuffer();
+      await checkDecodes(bytes, header);
       return { bytes, info: header, adjustments: [] };
     }
     const { data, info } = await sharp(bytes).rotate().flatten({ background }).png({ compressionLevel: 3 }).toBuffer({ resolveWithObject: true });
@@ -37,7 +37,22 @@ export async function readInputImage(bytes: Uint8Array, header: ImageInfo, backg
     ];
     return { bytes: new Uint8Array(data.buffer, data.byteOffset, data.length), info: { format: 'png', width: info.width, height: info.height }, adjustments };
   } catch (error) {
+    if (error instanceof UserError) throw error;
     const damage = header.format === 'png' ? pngStructureProblem(bytes) : undefined;
-    throw new UserError(`image: the ${header.format.toUpperCase()} does not decode; it is truncated or corrupt (${damage ? `${damage}; ` : ''}${(error as Error).message})`, 'IMAGE_UNREADABLE');
+    throw unreadable(header, `${damage ? `${damage}; ` : ''}${(error as Error).message}`);
   }
+}
+
+/** A PNG is read as a decoder reads it, less the unfiltering (half the time); JPEG and WebP are decoded. */
+async function checkDecodes(bytes: Uint8Array, header: ImageInfo): Promise<void> {
+  if (header.format !== 'png') {
+    await sharp(bytes).raw().toBuffer();
+    return;
+  }
+  const problem = pngStructureProblem(bytes) ?? (await pngPixelProblem(bytes));
+  if (problem !== undefined) throw unreadable(header, problem);
+}
+
+function unreadable(header: ImageInfo, why: string): UserError {
+  return new UserError(`image: the ${header.format.toUpperCase()} does not decode; it is truncated or corrupt (${why})`, 'IMAGE_UNREADABLE');
 }

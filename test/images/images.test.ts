@@ -2,10 +2,12 @@ import { spawnSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { deflateSync, inflateSync } from 'node:zlib';
+import sharp from 'sharp';
 import t from 'tap';
 import { decodeImage } from '../../src/images/decode.js';
 import { encodeRgbPixelsOffThread } from '../../src/images/encode.js';
-import { encodeRgbPng, getPngText, readPngChunks, setPngText } from '../../src/images/png.js';
+import { concat, encodeRgbPng, getPngText, pngChunk, pngPixelProblem, readPngChunks, setPngText } from '../../src/images/png.js';
 import { sniffImage } from '../../src/images/sniff.js';
 import { infotext } from '../../src/upscale/infotext.js';
 import { pythonWith } from '../helpers/python.js';
@@ -83,4 +85,46 @@ t.test('against PIL', { skip: python.skip }, async (t) => {
     t.same(JSON.parse(run('read', join(dir, 'ours.png'))), { size: [17, 9], info: { parameters: text } });
     t.same(JSON.parse(run('read', join(dir, 'ours-unicode.png'))).info, { parameters: '猫 ✓' });
   });
+});
+
+t.test('pngPixelProblem finds what stops a decoder, and nothing in PNGs that decode (sharp/libpng is the judge)', async (t) => {
+  const rgb = Buffer.alloc(37 * 23 * 3).map((_, i) => (i * 31) % 256);
+  const raw = { raw: { width: 37, height: 23, channels: 3 as const } };
+  const good: Record<string, Buffer> = {
+    'RGB, adaptive filters': await sharp(rgb, raw).png({ adaptiveFiltering: true }).toBuffer(),
+    'Adam7 interlaced': await sharp(rgb, raw).png({ progressive: true }).toBuffer(),
+    'palette': await sharp(rgb, raw).png({ palette: true, colours: 16 }).toBuffer(),
+    'grey': await sharp(rgb, raw).greyscale().png().toBuffer(),
+    '16-bit RGB': await sharp(rgb, raw).toColourspace('rgb16').png().toBuffer(),
+    'RGBA': await sharp(rgb, raw).ensureAlpha(0.5).png().toBuffer(),
+    'our encoder': Buffer.from(encodeRgbPng(37, 23, (x, y) => [x * 6, y * 11, 90])),
+  };
+  for (const [name, png] of Object.entries(good)) {
+    await t.resolves(sharp(png, { failOn: 'warning' }).raw().toBuffer(), `${name}: libpng decodes it`);
+    t.equal(await pngPixelProblem(png), undefined, `${name}: no problem found`);
+  }
+  const rebuilt = (png: Uint8Array, change: (type: string, data: Uint8Array) => Uint8Array): Uint8Array =>
+    concat([png.subarray(0, 8), ...readPngChunks(png).map((c) => pngChunk(c.type, change(c.type, c.data)))]);
+  const base = good['our encoder']!;
+  const withHeight = (height: number) => rebuilt(base, (type, data) => {
+    if (type !== 'IHDR') return data;
+    const header = Uint8Array.from(data);
+    new DataView(header.buffer).setUint32(4, height);
+    return header;
+  });
+  const rows = Buffer.from(inflateSync(readPngChunks(base).find((c) => c.type === 'IDAT')!.data));
+  rows[0] = 7;
+  const bad: Record<string, [Uint8Array, RegExp]> = {
+    'flipped deflate bytes under valid CRCs': [rebuilt(base, (type, data) => (type === 'IDAT' ? data.map((b, i) => (i > 4 && i < 20 ? b ^ 0xff : b)) : data)), /^its compressed pixels do not inflate \(/],
+    'IHDR says more rows than there are': [withHeight(30), /^its compressed pixels hold 2576 bytes, not the 3360 IHDR calls for$/],
+    'a row with filter type 7': [rebuilt(base, (type, data) => (type === 'IDAT' ? deflateSync(rows) : data)), /^a row starts with filter type 7, which PNG does not have$/],
+  };
+  // Fewer rows than the data holds: libpng reads what it needs and ignores the rest, so it is no problem.
+  const short = withHeight(20);
+  await t.resolves(sharp(Buffer.from(short), { failOn: 'warning' }).raw().toBuffer(), 'IHDR says fewer rows than there are: libpng decodes it');
+  t.equal(await pngPixelProblem(short), undefined, 'IHDR says fewer rows than there are: no problem found');
+  for (const [name, [png, expected]] of Object.entries(bad)) {
+    await t.rejects(sharp(Buffer.from(png), { failOn: 'warning' }).raw().toBuffer(), `${name}: libpng refuses it`);
+    t.match(await pngPixelProblem(png), expected, name);
+  }
 });

@@ -3,6 +3,7 @@ import type { ProgressReport, UpscaleOutcome, UpscaleWork } from '../backend.js'
 import { readImg2imgAnswer } from './answer.js';
 import type { A1111Client, A1111Progress } from './client.js';
 import { COMPANION_SCRIPT_TITLE, img2imgPayload, type A1111Mode } from './payload.js';
+import { asBuffer } from '../../formats/bytes.js';
 
 export interface InstancePolicy {
   readonly progressIntervalMs: number;
@@ -88,7 +89,7 @@ export class A1111Instance {
    * interrupts A1111; the call then rejects with the cancel's reason or a 504 naming the stall.
    */
   async run(work: UpscaleWork, onProgress: (report: ProgressReport) => void, signal: AbortSignal): Promise<UpscaleOutcome> {
-    const payload = img2imgPayload(work, this.mode!, Buffer.from(work.image).toString('base64'));
+    const payload = img2imgPayload(work, this.mode!, asBuffer(work.image).toString('base64'));
     const stall = new AbortController();
     const call = AbortSignal.any([signal, stall.signal]);
     let interrupting: Promise<void> | undefined;

@@ -7,6 +7,7 @@ import { decodeLatentDetected, encodeLatent } from '../../formats/latent-file.js
 import { checkLatentOutput } from '../../latent/output-limit.js';
 import { latentTargetSize } from '../../latent/target-size.js';
 import type { Services } from '../services.js';
+import { asBuffer } from '../../formats/bytes.js';
 
 const resizeQuery = z.object({
   method: z.string().default('nearest-exact'),
@@ -38,6 +39,6 @@ export async function latentRoutes(app: FastifyInstance, services: Services): Pr
       .type('application/octet-stream')
       .header('content-disposition', `attachment; filename="resized.${format}"`)
       .header('x-latent-shape', result.latent.shape.join(','))
-      .send(Buffer.from(encodeLatent({ latent: result.latent, element: file.element }, format)));
+      .send(asBuffer(encodeLatent({ latent: result.latent, element: file.element }, format)));
   });
 }

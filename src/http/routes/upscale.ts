@@ -7,7 +7,8 @@ import { prepareUpscale } from '../../upscale/prepare.js';
 import { callerOf } from '../plugins/access.js';
 import { upscaleParametersSchema } from '../../upscale/parameters.js';
 import type { Services } from '../services.js';
-import { uploadedFile } from '../uploads.js';
+import { imageBytes } from '../uploads.js';
+import { asBuffer } from '../../formats/bytes.js';
 
 /** JSON bodies carry the image as base64 (a data: URL prefix is fine); multipart bodies arrive in the same shape. */
 export const upscaleBodySchema = upscaleParametersSchema.extend({
@@ -19,22 +20,12 @@ export const upscaleResultSchema = z.object({
   parameters: z.record(z.string(), z.unknown()).describe('Every value used, including the seed and any size rounding.'),
 });
 
-export function decodeBase64Image(text: string): Uint8Array {
-  const base64 = text.replace(/^data:[^,]*,/, '').replace(/\s+/g, '');
-  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(base64) || base64.length % 4 === 1) {
-    throw new UserError('image: not valid base64 (send the file as base64, optionally with a data:image/...;base64, prefix)', 'IMAGE_NOT_BASE64');
-  }
-  const bytes = Buffer.from(base64, 'base64');
-  if (bytes.length === 0) throw new UserError('image: empty', 'IMAGE_NOT_BASE64');
-  return bytes;
-}
-
 /**
  * Queues the request's upscale as `owner`'s job (a digest of the caller's API key; undefined without API
  * keys). The image is the uploaded file of a multipart body, or the base64 of a JSON one.
  */
 export async function submitUpscale(services: Services, request: FastifyRequest, body: z.output<typeof upscaleBodySchema>, owner: string | undefined): Promise<JobRecord> {
-  const image = uploadedFile(request, 'image') ?? decodeBase64Image(body.image);
+  const image = imageBytes(request, 'image', body.image);
   const prepared = await prepareUpscale(image, body, services.config.backends, services.config);
   return services.jobs.submit(prepared.backend, prepared.work, prepared.parameters, owner);
 }
@@ -50,8 +41,8 @@ export async function sendResult(services: Services, job: JobRecord, request: Fa
   if (job.state === 'cancelled') throw new UserError(`job ${job.id} was cancelled`, 'JOB_CANCELLED');
   const result = await services.jobs.result(job);
   if (result === undefined) throw new UserError(`job ${job.id}: its result is no longer stored (kept RESULT_TTL_SECONDS, and in-process within RESULT_STORE_MB, oldest first)`, 'RESULT_EXPIRED');
-  if (wantsJson(request)) return reply.send({ images: [Buffer.from(result.png).toString('base64')], parameters: result.parameters });
-  return reply.header('content-type', 'image/png').header('x-seed', String(result.seed)).send(Buffer.from(result.png));
+  if (wantsJson(request)) return reply.send({ images: [asBuffer(result.png).toString('base64')], parameters: result.parameters });
+  return reply.header('content-type', 'image/png').header('x-seed', String(result.seed)).send(asBuffer(result.png));
 }
 
 export async function upscaleRoutes(app: FastifyInstance, services: Services): Promise<void> {

@@ -11,6 +11,7 @@ import {
   type JobData, type WireOutcome, type WireProgress,
 } from './wire.js';
 import { samplerNamed } from '../../samplers/catalog.js';
+import { asBuffer } from '../../formats/bytes.js';
 
 export interface RedisTransportOptions {
   readonly redisUrl: string;
@@ -62,7 +63,7 @@ export class RedisTransport implements JobTransport {
     const ttlSeconds = Math.ceil(this.options.resultTtlMs / 1000);
     const data: JobData = { record: recordToWire(record), work: workToWire(work), avoid: [], attempts: 0 };
     try {
-      await this.guard('storing the input', this.redis.set(inputKey(record.id), Buffer.from(work.image), 'PX', INPUT_TTL_MS));
+      await this.guard('storing the input', this.redis.set(inputKey(record.id), asBuffer(work.image), 'PX', INPUT_TTL_MS));
       await this.guard('queueing the job', queue.add('upscale', data, { jobId: record.id, attempts: 1, removeOnComplete: { age: ttlSeconds }, removeOnFail: { age: ttlSeconds } }));
       // Add, then look at the place taken: jobs added later never move an earlier one back, so the
       // limit holds however many nodes add at once.

@@ -7,6 +7,7 @@ import { jobError, type EndState, type JobError, type JobRecord } from '../job.j
 import { CancelledError, MAX_ATTEMPTS, ShutdownError, refusalAvoiding, runAttempt, type JobObserver } from '../runner.js';
 import { publishHeartbeat, removeHeartbeat } from './fleet.js';
 import { CANCEL_CHANNEL, encodeFailure, recordFromWire, inputKey, queueName, resultKey, workFromWire, type JobData, type WireOutcome, type WireProgress } from './wire.js';
+import { asBuffer } from '../../formats/bytes.js';
 
 export interface WorkerOptions {
   readonly redisUrl: string;
@@ -101,7 +102,7 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
         report({ progress: 0, step: 0, steps: work.steps, ranOn: lease.ranOn });
         const outcome = await runAttempt(lease, { record, work }, controller.signal, (progress) => report({ ...progress, ranOn: lease.ranOn }), options.observer);
         if (outcome.kind === 'succeeded') {
-          await redis.multi().set(resultKey(job.id!), Buffer.from(outcome.result.png), 'PX', options.resultTtlMs).del(inputKey(job.id!)).exec();
+          await redis.multi().set(resultKey(job.id!), asBuffer(outcome.result.png), 'PX', options.resultTtlMs).del(inputKey(job.id!)).exec();
           options.observer?.ended({ ...record, state: 'succeeded', startedAt: new Date(job.processedOn ?? Date.now()), finishedAt: new Date() });
           return { seed: outcome.result.seed, ranOn: outcome.result.ranOn, parameters: outcome.result.parameters };
         }
