@@ -11,6 +11,7 @@ export const ERROR_CODES = {
   UNAUTHORIZED: { status: 401, meaning: 'API_KEYS is set and the request has no known key (Authorization: Bearer <key>).' },
   NOT_FOUND: { status: 404, meaning: 'No such route.' },
   JOB_NOT_FOUND: { status: 404, meaning: 'No such job for this key: unknown, expired (RESULT_TTL_SECONDS), created with another key, or lost with a Redis that restarted without persistence.' },
+  PREVIEW_NOT_READY: { status: 404, meaning: 'The job has no preview now: it was submitted with preview off, has not reached a preview step yet, or has ended (previews go when it ends).' },
   RESULT_EXPIRED: { status: 404, meaning: 'The job finished but its result is no longer stored (RESULT_TTL_SECONDS, or in-process RESULT_STORE_MB).' },
   JOB_NOT_FINISHED: { status: 409, meaning: 'The job has no result yet; poll GET /jobs/{id} or follow its events.' },
   JOB_FINISHED: { status: 409, meaning: 'The job has already ended, so it cannot be cancelled.' },

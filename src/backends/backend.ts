@@ -23,8 +23,29 @@ export interface GenerationSettings {
   readonly clipSkip: number;
 }
 
+/** Live previews while sampling: none, the latent mapped linearly to RGB, or the VAE's decoding. */
+export const PREVIEW_MODES = ['off', 'cheap', 'full'] as const;
+export type PreviewMode = (typeof PREVIEW_MODES)[number];
+
+/** What a job asked for in previews; they change nothing in the result. */
+export interface PreviewRequest {
+  readonly mode: PreviewMode;
+  /** One preview every this many steps. */
+  readonly every: number;
+}
+
+/** The latest image of a running job. */
+export interface PreviewImage {
+  readonly step: number;
+  readonly steps: number;
+  /** image/jpeg from the onnx backend; whatever A1111 sends (its live_previews_image_format) from A1111. */
+  readonly mime: string;
+  readonly bytes: Uint8Array;
+}
+
 /** An upscale as queued: the settings plus the input image, the sampler and, for onnx, the model. */
 export interface UpscaleWork extends GenerationSettings {
+  readonly preview: PreviewRequest;
   readonly image: Uint8Array;
   readonly input: ImageInfo;
   readonly sampler: SamplerInfo;
@@ -53,6 +74,8 @@ export interface ProgressReport {
   readonly steps: number;
   /** Seconds the job still needs, by the backend's own estimate (JSON: eta_seconds). */
   readonly etaSeconds?: number;
+  /** A new preview, when the job asked for them and one is ready. */
+  readonly preview?: PreviewImage;
 }
 
 /** A claim on one unit of a backend's capacity (one A1111 instance), held while one job runs. */

@@ -48,6 +48,8 @@ export interface JobRecord {
   readonly step: number;
   readonly steps: number;
   readonly etaSeconds?: number;
+  /** The step of the job's latest preview (the image itself is kept by the transport), once it has one. */
+  readonly previewStep?: number;
   readonly ranOn?: string;
   readonly error?: JobError;
   /** Who may see the job: a digest of the API key that created it; unset when created without API keys (anyone may). */
@@ -63,7 +65,9 @@ export interface NewJob {
 export type JobEvent =
   | { readonly type: 'queued'; readonly position: number | null }
   | { readonly type: 'running'; readonly ranOn: string | null }
-  | ({ readonly type: 'progress' } & ProgressReport)
+  | ({ readonly type: 'progress' } & Omit<ProgressReport, 'preview'>)
+  /** A new preview is ready (SSE sends it with the image). */
+  | { readonly type: 'preview'; readonly step: number; readonly steps: number }
   | { readonly type: 'done' }
   | { readonly type: 'failed'; readonly error: JobError }
   | { readonly type: 'cancelled' }
@@ -107,6 +111,7 @@ export function jobView(job: JobRecord, queuePosition: number | undefined): Reco
 export function eventView(event: JobEvent, job: JobRecord): Record<string, unknown> {
   if (event.type === 'progress') return { type: 'progress', progress: event.progress, step: event.step, steps: event.steps, eta_seconds: event.etaSeconds ?? null };
   if (event.type === 'closing') return { type: 'closing', message: event.message };
+  if (event.type === 'preview') return { type: 'preview', step: event.step, steps: event.steps };
   return jobView(job, undefined);
 }
 
@@ -141,6 +146,9 @@ export function eventsBetween(before: JobRecord, after: JobRecord): JobEvent[] {
   const moved = after.step !== before.step || after.progress !== before.progress || after.steps !== before.steps;
   if (after.state === 'running' && moved) {
     events.push({ type: 'progress', progress: after.progress, step: after.step, steps: after.steps, ...(after.etaSeconds !== undefined ? { etaSeconds: after.etaSeconds } : {}) });
+  }
+  if (after.state === 'running' && after.previewStep !== undefined && after.previewStep !== before.previewStep) {
+    events.push({ type: 'preview', step: after.previewStep, steps: after.steps });
   }
   if (isFinished(after.state) && after.state !== before.state) events.push(endEvent(after));
   return events;

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { BackendSnapshot, UpscaleWork } from '../backends/backend.js';
+import type { BackendSnapshot, PreviewImage, UpscaleWork } from '../backends/backend.js';
 import { isReady } from '../backends/rules.js';
 import { BackendError, UserError } from '../errors.js';
 import { eventsBetween, isEndEvent, isFinished, isVisibleTo, jobError, newRecord, type JobEvent, type JobRecord, type JobResult } from './job.js';
@@ -71,6 +71,10 @@ export class JobService {
 
   result(job: JobRecord): Promise<JobResult | undefined> {
     return this.transport.result(job.id);
+  }
+
+  preview(job: JobRecord): Promise<PreviewImage | undefined> {
+    return this.transport.preview(job.id);
   }
 
   position(job: JobRecord): Promise<number | undefined> {

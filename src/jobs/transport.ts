@@ -1,4 +1,4 @@
-import type { BackendSnapshot, WorkSpec } from '../backends/backend.js';
+import type { BackendSnapshot, PreviewImage, WorkSpec } from '../backends/backend.js';
 import { BackendError } from '../errors.js';
 import type { JobError, JobRecord, JobResult, NewJob } from './job.js';
 
@@ -26,6 +26,8 @@ export interface JobTransport {
   add(job: NewJob, maxQueued: number): Promise<void>;
   get(id: string): Promise<JobRecord | undefined>;
   result(id: string): Promise<JobResult | undefined>;
+  /** The job's latest preview, while it is kept (in Redis a short while, see PREVIEW_TTL_MS). */
+  preview(id: string): Promise<PreviewImage | undefined>;
   /** 1-based place among the jobs waiting, or undefined when not waiting. */
   position(job: JobRecord): Promise<number | undefined>;
   /** Removes a waiting job at once, or interrupts a running one wherever it runs. */

@@ -70,7 +70,18 @@ export interface ModelFamily {
   /** UNet inputs beyond sample, timestep and encoder_hidden_states, each [batch, n]. */
   readonly unetInputs: readonly string[];
   readonly condition: (encoders: readonly TextEncoderView[], run: RunTextEncoder, request: ConditioningRequest) => Promise<Conditioning>;
+  /** RGB per latent channel for cheap previews (latent → [−1, 1] RGB as a linear map). */
+  readonly previewFactors: PreviewFactors;
 }
+
+/** Four rows (latent channels) of [r, g, b]. */
+export type PreviewFactors = readonly (readonly [number, number, number])[];
+
+// A1111's "Approx cheap" (modules/sd_vae_approx.py cheap_approximation, v1.10), fitted on SD 1.4 latents
+// (https://discuss.huggingface.co/t/decoding-latents-to-rgb-without-upscaling/23204/2); A1111 uses the
+// same for SD 2.x, and its own fit for SDXL.
+const SD_PREVIEW_FACTORS: PreviewFactors = [[0.298, 0.207, 0.208], [0.187, 0.286, 0.173], [-0.158, 0.189, 0.264], [-0.184, -0.271, -0.473]];
+const SDXL_PREVIEW_FACTORS: PreviewFactors = [[0.3448, 0.4168, 0.4395], [-0.1953, -0.029, 0.025], [0.1074, 0.0886, -0.0163], [-0.373, -0.2499, -0.2088]];
 
 /**
  * SD 1.x and 2.x: one CLIP encoder's last_hidden_state, or with clip skip n the converter's clip_skip_n
@@ -118,6 +129,7 @@ export const FAMILIES: Readonly<Record<FamilyName, ModelFamily>> = {
     textEncoders: [{ component: 'text_encoder', tokenizer: 'tokenizer', context: 'last_hidden_state', pooled: false }],
     unetInputs: [],
     condition: singleEncoderConditioning,
+    previewFactors: SD_PREVIEW_FACTORS,
   },
   // Same betas as SD 1.x, and A1111 (sd_schedulers.py) uses the SD 1.5 Align Your Steps list for it too.
   sd2: {
@@ -125,6 +137,7 @@ export const FAMILIES: Readonly<Record<FamilyName, ModelFamily>> = {
     textEncoders: [{ component: 'text_encoder', tokenizer: 'tokenizer', context: 'last_hidden_state', pooled: false }],
     unetInputs: [],
     condition: singleEncoderConditioning,
+    previewFactors: SD_PREVIEW_FACTORS,
   },
   sdxl: {
     name: 'sdxl', label: 'SDXL', sigmaTable: 'sdxl', vaeScale: 0.13025, clipSkip: false,
@@ -135,6 +148,7 @@ export const FAMILIES: Readonly<Record<FamilyName, ModelFamily>> = {
     ],
     unetInputs: [INPUTS.unet.pooled, INPUTS.unet.timeIds],
     condition: sdxlConditioning,
+    previewFactors: SDXL_PREVIEW_FACTORS,
   },
 };
 

@@ -1,4 +1,4 @@
-import type { GenerationSettings } from '../backends/backend.js';
+import type { GenerationSettings, PreviewRequest } from '../backends/backend.js';
 import { resizeLatent } from '../engine/resize.js';
 import type { SessionPool } from '../engine/session-pool.js';
 import type { RgbImage } from '../images/decode.js';
@@ -10,12 +10,15 @@ import { NATIVE_SAMPLERS } from '../samplers/k-diffusion.js';
 import { img2imgSchedule } from '../schedules/img2img-steps.js';
 import { sigmaTableNamed, sigmaToTimestep } from '../schedules/sigma-table.js';
 import { encodePrompts, guidedDenoiser, vaeDecode, vaeEncode, type TileOptions } from './stages.js';
+import { cheapPreview, isPreviewStep } from './preview.js';
 import { crop, padToMultiple, type Planar } from './tiles.js';
 
 export interface Img2imgRequest extends GenerationSettings {
   readonly image: RgbImage;
   /** A native sampler's name (see NATIVE_SAMPLERS). */
   readonly sampler: string;
+  /** Live previews through hooks.onPreview; none when absent or off. */
+  readonly preview?: PreviewRequest;
 }
 
 export interface Img2imgHooks {
@@ -23,6 +26,8 @@ export interface Img2imgHooks {
   readonly onSampling?: () => void;
   /** After each sampling step; throwing (e.g. on cancel) stops the run between steps. */
   readonly onStep?: (step: number, steps: number) => void | Promise<void>;
+  /** A preview of the current denoised estimate, after the steps the request's preview asks for. */
+  readonly onPreview?: (step: number, steps: number, image: RgbImage) => void | Promise<void>;
   /** Seconds spent in each stage: encode (text and VAE), upscale, sampling, decode. */
   readonly onStage?: (stage: 'encode' | 'upscale' | 'sampling' | 'decode', seconds: number) => void;
 }
@@ -68,13 +73,22 @@ export async function runImg2img(model: StableDiffusionModel, engine: SessionPoo
 
   // Pad for the UNet, sample, crop back. Ancestral/SDE noise continues the seed's stream at the padded size.
   const padded = padToMultiple({ channels: LATENT_CHANNELS, height: targetHeight, width: targetWidth, data: start }, UNET_MULTIPLE);
-  const denoiser = guidedDenoiser(model, conditioning, request.cfgScale, [padded.height, padded.width], (sigma) => sigmaToTimestep(table, sigma));
+  const guided = guidedDenoiser(model, conditioning, request.cfgScale, [padded.height, padded.width], (sigma) => sigmaToTimestep(table, sigma));
+  // The last denoised estimate is what a preview shows (as A1111 previews k-diffusion's `denoised`).
+  let denoised: Float32Array | undefined;
+  const denoiser: typeof guided = async (x, sigma) => (denoised = await guided(x, sigma));
   const steps = schedule.sigmas.length - 1;
+  const preview = request.preview;
   hooks.onSampling?.();
   const sampled = await NATIVE_SAMPLERS[schedule.sampler]!(padded.data, denoiser, {
     sigmas: schedule.sigmas,
     noise: () => generator.randn(padded.data.length),
-    onStep: (step) => hooks.onStep?.(step, steps),
+    onStep: async (step) => {
+      await hooks.onStep?.(step, steps);
+      if (preview === undefined || preview.mode === 'off' || hooks.onPreview === undefined || denoised === undefined || !isPreviewStep(step, steps, preview.every)) return;
+      const estimate = crop({ ...padded, data: denoised }, 0, 0, targetHeight, targetWidth);
+      await hooks.onPreview(step, steps, preview.mode === 'cheap' ? cheapPreview(estimate, model.family.previewFactors) : toRgb(await vaeDecode(model, estimate, tiles)));
+    },
   });
   const result = crop({ ...padded, data: sampled }, 0, 0, targetHeight, targetWidth);
   stageDone('sampling');

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { UPSCALE_METHOD_NAMES } from '../interpolation/methods.js';
+import { PREVIEW_MODES } from '../backends/backend.js';
 import { MAX_STEPS } from '../schedules/img2img-steps.js';
 
 /** A1111's CLIP_stop_at_last_layers slider ends at 12, CLIP-L's layer count. */
@@ -61,6 +62,9 @@ export const upscaleParametersSchema = z.object({
     .describe('A1111\'s CLIP_stop_at_last_layers: 1 uses the last layer, 2 the one before, … SD 1.x only (onnx: up to the model\'s max_clip_skip in GET /models).'),
   background_color: z.string().regex(/^#[0-9a-fA-F]{6}$/, 'must be a colour as #rrggbb').default('#ffffff')
     .describe('What a transparent input is flattened onto, as A1111\'s img2img_background_color (#rrggbb).'),
+  preview: z.enum(PREVIEW_MODES).default('off')
+    .describe('Live previews while sampling (SSE `preview` events, GET /jobs/:id/preview): off; cheap, a fixed linear map of the latent to RGB at latent resolution (A1111\'s "Approx cheap"); full, the VAE decoding the current denoised estimate.'),
+  preview_every: z.coerce.number().int().min(1).max(MAX_STEPS).default(1).describe('With previews on: one every this many steps.'),
   backend: z.string().optional().describe('Backend: a1111 or onnx (as configured); the first configured one by default.'),
   model: z.string().optional().describe('onnx backend: a model folder in MODELS_DIR (see GET /models); the first by default.'),
 });

@@ -47,6 +47,7 @@ export async function prepareUpscale(image: Uint8Array, request: UpscaleParamete
     image: input.bytes, input: input.info, width: size.width, height: size.height, method, scheduler,
     steps: request.steps, denoise: request.denoise, fixSteps: request.fix_steps, sampler,
     cfgScale: request.cfg_scale, seed, prompt: request.prompt, negativePrompt: request.negative_prompt, clipSkip: request.clip_skip,
+    preview: { mode: request.preview, every: request.preview_every },
     ...(request.model !== undefined ? { model: request.model } : {}),
   };
   const notes = [
@@ -61,7 +62,7 @@ export async function prepareUpscale(image: Uint8Array, request: UpscaleParamete
       method, scheduler, scheduler_resolved: resolveScheduler(scheduler, sampler).name,
       steps: work.steps, denoise: work.denoise, fix_steps: work.fixSteps, sampler: sampler.name, sampler_label: sampler.label,
       cfg_scale: work.cfgScale, seed, prompt: work.prompt, negative_prompt: work.negativePrompt, clip_skip: work.clipSkip,
-      background_color: request.background_color, model: request.model ?? null, notes,
+      background_color: request.background_color, preview: request.preview, preview_every: request.preview_every, model: request.model ?? null, notes,
     },
   };
 }

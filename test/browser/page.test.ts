@@ -1,47 +1,30 @@
 /// <reference lib="dom" />
 // The page code below runs inside chromium, hence the DOM types.
 import { existsSync } from 'node:fs';
-import { stat, writeFile } from 'node:fs/promises';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { chromium } from 'playwright-core';
 import t from 'tap';
 import { loadConfig } from '../../src/config.js';
 import { buildApp } from '../../src/http/app.js';
 import { encodeRgbPng } from '../../src/images/png.js';
-import { modelsFolder } from '../helpers/models.js';
+import { FakeA1111 } from '../fakes/fake-a1111.js';
 import { skipFileWithout } from '../helpers/references.js';
 import { temporaryFolder } from '../helpers/temporary.js';
 
-// The page in a real browser (Debian's chromium, driven by playwright-core; no browser download):
-// load, upload, run, watch progress, get the result, run a grid, take a screenshot.
+// The page in a real browser (Debian's chromium, driven by playwright-core; no browser download), as a
+// person uses it: load, an error shown beside its field, upload, run with a live preview that appears and
+// changes, the result with its size and parameters, a grid, compare. The backend is the fake A1111 in this
+// process, which holds the job at a chosen step until the test has looked. Screenshots of each state go to
+// a folder the test prints (kept after the run, overwritten by the next).
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
-
-type Run = (this: ort.InferenceSession, ...args: unknown[]) => Promise<unknown>;
-const sessionPrototype = (ort.InferenceSession as unknown as { prototype: { run: Run } }).prototype;
-
-/**
- * Holds the next job's UNet before its `call`-th evaluation until `release()`. A job then stands mid-run,
- * its first steps reported and the rest waiting, however fast the machine: the page's live progress is
- * there to be seen, not a race against the end of the job. The UNet is the session that takes
- * encoder_hidden_states (the diffusers ONNX layout).
- */
-function holdUnet(call: number): { release(): void; restore(): void } {
-  const run = sessionPrototype.run;
-  let release = (): void => undefined;
-  const gate = new Promise<void>((resolve) => (release = resolve));
-  let calls = 0;
-  sessionPrototype.run = async function (this: ort.InferenceSession, ...args: unknown[]): Promise<unknown> {
-    if (this.inputNames.includes('encoder_hidden_states') && ++calls === call) await gate;
-    return run.apply(this, args);
-  };
-  return { release, restore: () => void (sessionPrototype.run = run) };
-}
+const SCREENSHOTS = process.env['PAGE_SCREENSHOTS'] ?? join(tmpdir(), 'latent-upscale-page-screenshots');
 
 if (!skipFileWithout(t, existsSync(CHROMIUM) ? undefined : `no ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`)) {
-  const root = await modelsFolder(t, { tiny: {} });
-  const app = await buildApp(loadConfig({ MODELS_DIR: root, LOG_LEVEL: 'silent', ONNX_WARMUP: 'false' }), { logger: false });
+  const fake = await new FakeA1111({ companion: true, schedulers: true, stepDelayMs: 1 }).start();
+  const app = await buildApp(loadConfig({ A1111_URLS: fake.url, LOG_LEVEL: 'silent', PROGRESS_INTERVAL_MS: '50' }), { logger: false });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/`;
   const browser = await chromium.launch({
@@ -51,43 +34,72 @@ if (!skipFileWithout(t, existsSync(CHROMIUM) ? undefined : `no ${CHROMIUM} (apt-
   t.teardown(async () => {
     await browser.close();
     await app.close();
+    await fake.stop();
   });
   const artifacts = await temporaryFolder(t, 'page');
   const input = join(artifacts, 'input.png');
   await writeFile(input, encodeRgbPng(48, 32, (x, y) => [x * 5, y * 7, 200]));
+  await mkdir(SCREENSHOTS, { recursive: true });
+  t.comment(`screenshots of each state: ${SCREENSHOTS}`);
 
-  t.test('load, upload, upscale with live progress, result, grid, screenshot', async (t) => {
+  t.test('load, field error, upload, live preview, result, grid, compare, screenshots', async (t) => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     const errors: string[] = [];
+    const missing: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
+    page.on('response', (response) => void (response.status() === 404 && missing.push(response.url())));
+    const shot = async (name: string): Promise<void> => {
+      const path = join(SCREENSHOTS, `${name}.png`);
+      await page.screenshot({ path, fullPage: true });
+      t.ok((await stat(path)).size > 5_000, `screenshot ${name}.png`);
+    };
     await page.goto(url);
     await page.waitForFunction(() => (document.getElementById('method') as HTMLSelectElement).options.length >= 10);
-    t.equal(await page.inputValue('#backend'), 'onnx');
+    t.equal(await page.inputValue('#backend'), 'a1111');
     t.equal(await page.inputValue('#method'), 'nearest-exact');
     await page.waitForSelector('#sigmas svg polyline#sampled');
+    await shot('1-loaded');
 
     await page.setInputFiles('#file', input);
-    await page.fill('#steps', '40');
-    await page.fill('#seed', '7');
-    const held = holdUnet(5);
-    t.teardown(held.restore);
+    await page.fill('#denoise', '1.5');
     await page.click('#run');
-    await page.waitForFunction(() => /step \d+\/40/.test(document.querySelector('.card .status')?.textContent ?? ''));
+    await page.waitForFunction(() => /at most 1/.test(document.querySelector('#denoise')?.parentElement?.querySelector('.field-error')?.textContent ?? ''));
+    t.equal(await page.$$eval('.card', (cards) => cards.length), 0, 'nothing sent while a field is out of range');
+    await shot('2-field-error');
+    await page.fill('#denoise', '0.5');
+
+    await page.fill('#steps', '12');
+    await page.fill('#seed', '7');
+    // Held at step 2 until its preview is on the page, then at step 6 likewise.
+    fake.holdAfterStep = 2;
+    await page.click('#run');
+    await page.waitForFunction(() => (document.querySelector('.card img.live') as HTMLImageElement | null)?.dataset['step'] === '2');
+    const firstPreview = await page.$eval('.card img.live', (img) => (img as HTMLImageElement).src);
+    fake.holdAfterStep = 6;
+    fake.behaviour.hang = false;
+    await page.waitForFunction(() => (document.querySelector('.card img.live') as HTMLImageElement | null)?.dataset['step'] === '6');
+    const laterPreview = await page.$eval('.card img.live', (img) => (img as HTMLImageElement).src);
+    t.not(laterPreview, firstPreview, 'the live preview changes as the job samples');
+    t.match(await page.textContent('.card .status'), /step \d+\/12/);
     const width = await page.$eval('.card .progress div', (bar) => (bar as HTMLElement).style.width);
     t.ok(/^\d+%$/.test(width) && parseInt(width, 10) > 0 && parseInt(width, 10) < 100, `progress bar part way: ${width}`);
-    held.release();
-    held.restore();
-    await page.waitForSelector('.card img', { timeout: 60_000 });
-    t.match(await page.textContent('.card .status'), /done, seed 7/);
-    const size = await page.$eval('.card img', (img) => [(img as HTMLImageElement).naturalWidth, (img as HTMLImageElement).naturalHeight]);
+    t.match(fake.received[fake.received.length - 1]!['override_settings'], { live_previews_enable: true, show_progress_type: 'Approx cheap' }, 'the page asks for cheap previews');
+    await shot('3-live-preview');
+    fake.behaviour.hang = false;
+    await page.waitForSelector('.card img.result', { timeout: 60_000 });
+    t.match(await page.textContent('.card .status'), /done, seed 7: 96×64 in \d+\.\d s/);
+    const size = await page.$eval('.card img.result', (img) => [(img as HTMLImageElement).naturalWidth, (img as HTMLImageElement).naturalHeight]);
     t.same(size, [96, 64], 'the 2x result is shown');
     t.equal(await page.getAttribute('.card a[download]', 'download'), 'upscaled-7.png');
+    t.match(await page.textContent('.card details pre'), /"method": "nearest-exact"/, 'the parameters are on the card');
+    await shot('4-result');
 
     await page.fill('#steps', '3');
     await page.click('#runGrid');
-    await page.waitForFunction(() => document.querySelectorAll('.card img').length === 5, undefined, { timeout: 60_000 });
+    await page.waitForFunction(() => document.querySelectorAll('.card img.result').length === 5, undefined, { timeout: 60_000 });
     const labels = await page.$$eval('.card .label', (nodes) => nodes.map((n) => n.textContent));
     for (const method of ['nearest-exact', 'bilinear', 'bicubic', 'bislerp']) t.ok(labels.some((l) => l?.startsWith(`method: ${method}`)), `grid cell ${method}`);
+    await shot('5-grid');
 
     const cards = await page.$$('.card');
     await cards[0]!.click();
@@ -107,9 +119,17 @@ if (!skipFileWithout(t, existsSync(CHROMIUM) ? undefined : `no ${CHROMIUM} (apt-
     await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2);
     await page.mouse.move(box.x + box.width * 0.25, box.y + box.height / 2, { steps: 4 });
     t.match(await page.$eval('#compare .slider .top', (el) => (el as HTMLElement).style.width), /^2[45]\.?\d*%$/, 'the slider follows the pointer');
-    const screenshot = join(artifacts, 'page.png');
-    await page.screenshot({ path: screenshot, fullPage: true });
-    t.ok((await stat(screenshot)).size > 10_000, `screenshot at ${screenshot}`);
+    await shot('6-compare');
+
+    fake.failNext = { status: 500, body: { error: 'OutOfMemoryError', detail: '', body: '', errors: 'CUDA out of memory. Tried to allocate 2.00 GiB' } };
+    await page.click('#run');
+    await page.waitForSelector('.card.failed .dismiss', { timeout: 60_000 });
+    t.match(await page.textContent('.card.failed .status'), /CUDA out of memory/, 'the server\'s error in words');
+    await shot('7-failed');
+    const before = await page.$$eval('.card', (nodes) => nodes.length);
+    await page.click('.card.failed .dismiss');
+    t.equal(await page.$$eval('.card', (nodes) => nodes.length), before - 1, 'a failed card can be dismissed');
+    t.same(missing, [], 'nothing the page asks for is a 404 (favicon included)');
     t.same(errors, [], 'no script errors');
   });
 }

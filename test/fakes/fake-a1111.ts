@@ -105,6 +105,8 @@ export class FakeA1111 {
   private readonly photoAnswers = new Map<string, Promise<Uint8Array>>();
   private queueLock: Promise<void> = Promise.resolve();
   private progress = { job_count: 0, sampling_step: 0, sampling_steps: 0, interrupted: false, started: 0 };
+  /** The live preview /progress shows (A1111's shared.state.current_image), as its base64 PNG. */
+  private currentImage: string | null = null;
   private concurrent = 0;
   maxConcurrent = 0;
 
@@ -133,6 +135,7 @@ export class FakeA1111 {
   }
 
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const query = new URLSearchParams((request.url ?? '').split('?')[1] ?? '');
     const send = (status: number, body: unknown, headers: Record<string, string> = {}): void => sendJson(response, status, body, headers);
     const path = (request.url ?? '').split('?')[0]!;
     const body = request.method === 'POST' ? await readJson(request) : undefined;
@@ -149,7 +152,7 @@ export class FakeA1111 {
     if (request.method === 'GET' && path === '/sdapi/v1/schedulers') {
       return this.options.schedulers === false ? send(404, { detail: 'Not Found' }) : send(200, V110_SCHEDULERS);
     }
-    if (request.method === 'GET' && path === '/sdapi/v1/progress') return send(200, this.progressBody());
+    if (request.method === 'GET' && path === '/sdapi/v1/progress') return send(200, this.progressBody(query.get('skip_current_image') !== 'false'));
     if (request.method === 'POST' && path === '/sdapi/v1/interrupt') {
       this.interruptCount++;
       this.progress.interrupted = true;
@@ -253,15 +256,19 @@ export class FakeA1111 {
       const fixSteps = request.override_settings?.['img2img_fix_steps'] === true;
       const steps = fixSteps ? request.steps : Math.trunc(Math.min(request.denoising_strength, 0.999) * request.steps) + 1;
       this.progress = { job_count: 1, sampling_step: 0, sampling_steps: steps, interrupted: false, started: Date.now() };
+      // Live previews as A1111 makes them with live_previews_enable: a new image every n steps.
+      const every = request.override_settings?.['live_previews_enable'] === true ? Number(request.override_settings['show_progress_every_n_steps'] ?? 10) : 0;
       for (let step = 1; step <= steps && !this.progress.interrupted; step++) {
         await sleep(this.behaviour.stepDelayMs);
         await this.whileHung();
+        if (every > 0 && step % every === 0) this.currentImage = Buffer.from(fakePreview(step)).toString('base64');
         this.progress.sampling_step = step;
         this.onStep?.(step);
         if (step === this.holdAfterStep) this.behaviour.hang = true;
       }
     } finally {
       this.progress.job_count = 0;
+      this.currentImage = null;
       this.concurrent--;
       release();
     }
@@ -272,18 +279,24 @@ export class FakeA1111 {
     while (this.behaviour.hang && this.server?.listening) await sleep(20);
   }
 
-  private progressBody(): unknown {
+  private progressBody(skipImage: boolean): unknown {
     const { job_count, sampling_step, sampling_steps, interrupted, started } = this.progress;
     if (job_count === 0) return { progress: 0, eta_relative: 0, state: { ...this.progress, job_no: 0 }, current_image: null, textinfo: null };
     const progress = Math.min(0.01 + sampling_step / Math.max(sampling_steps, 1), 1);
     const elapsed = (Date.now() - started) / 1000;
-    return { progress, eta_relative: elapsed / progress - elapsed, state: { job_count, sampling_step, sampling_steps, interrupted, job_no: 0 }, current_image: null, textinfo: null };
+    const current_image = skipImage ? null : this.currentImage;
+    return { progress, eta_relative: elapsed / progress - elapsed, state: { job_count, sampling_step, sampling_steps, interrupted, job_no: 0 }, current_image, textinfo: null };
   }
 
   private authorised(header: string | undefined): boolean {
     const { username, password } = this.options.auth!;
     return header === `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
   }
+}
+
+/** The fake's live preview at a step: 16×16, its red level the step (so tests can tell previews apart). */
+export function fakePreview(step: number): Uint8Array {
+  return encodeRgbPng(16, 16, () => [(step * 10) % 256, 64, 128]);
 }
 
 /** The image img2img sends: what it generated, or the kind of broken image `garbage` asks for. */

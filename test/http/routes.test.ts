@@ -105,7 +105,7 @@ t.test('OpenAPI at /docs/json documents every route', async (t) => {
   t.match(spec.openapi, /^3\./);
   const documented = Object.entries(spec.paths).flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`)).sort();
   t.same(documented, [
-    'DELETE /jobs/{id}', 'GET /', 'GET /healthz', 'GET /jobs/{id}', 'GET /jobs/{id}/events', 'GET /jobs/{id}/result', 'GET /methods', 'GET /metrics', 'GET /models', 'GET /readyz',
+    'DELETE /jobs/{id}', 'GET /', 'GET /healthz', 'GET /jobs/{id}', 'GET /jobs/{id}/events', 'GET /jobs/{id}/preview', 'GET /jobs/{id}/result', 'GET /methods', 'GET /metrics', 'GET /models', 'GET /readyz',
     'GET /samplers', 'GET /schedulers', 'GET /sigmas', 'POST /jobs', 'POST /latents/resize', 'POST /upscale',
   ]);
   t.equal((await companion.app.inject({ url: '/docs' })).statusCode < 400, true, 'the UI is served');

@@ -7,7 +7,7 @@ import { samplerNamed } from '../../src/samplers/catalog.js';
 
 const work: UpscaleWork = {
   image: new Uint8Array(), input: { format: 'png', width: 8, height: 8 }, width: 16, height: 16, method: 'nearest-exact', scheduler: 'simple',
-  steps: 2, denoise: 0.5, fixSteps: true, sampler: samplerNamed('euler'), cfgScale: 7, seed: 1, prompt: '', negativePrompt: '', clipSkip: 1,
+  steps: 2, denoise: 0.5, fixSteps: true, sampler: samplerNamed('euler'), cfgScale: 7, seed: 1, prompt: '', negativePrompt: '', clipSkip: 1, preview: { mode: 'off', every: 1 },
 };
 const record = newRecord('job-1', 'a1111', work, {});
 

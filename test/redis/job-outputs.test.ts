@@ -4,10 +4,12 @@ import { buildApp } from '../../src/http/app.js';
 import { startFakeA1111Process, startWorkerProcess } from '../helpers/processes.js';
 import { redisAvailable, startRedis } from '../helpers/redis.js';
 import { skipFileWithout } from '../helpers/references.js';
+import { fakePreview } from '../fakes/fake-a1111.js';
 import { pngBase64, until } from '../helpers/service.js';
 
 // Redis mode, every part a real process (redis-server, a worker, a fake A1111), the API node in this one:
-// a job that ran on a worker names the model that ran, and DELETE of it once finished is a 409.
+// a job that ran on a worker names the model that ran, and DELETE of it once finished is a 409; a live
+// preview made on the worker reaches the API node.
 
 interface JobView { id: string; state: string; parameters: Record<string, unknown> }
 
@@ -32,5 +34,21 @@ if (!skipFileWithout(t, redisAvailable() ? undefined : 'no redis-server (apt-get
     const cancel = await api.inject({ method: 'DELETE', url: `/jobs/${id}` });
     t.equal(cancel.statusCode, 409);
     t.match(cancel.json(), { code: 'JOB_FINISHED', message: `job ${id} has already ended (succeeded); only a queued or running job can be cancelled` });
+  });
+
+  t.test('a preview made on the worker reaches the API node, through Redis', async (t) => {
+    await until(async () => (await api.inject({ url: '/readyz' })).statusCode === 200, 20_000);
+    await fake.setBehaviour({ stepDelayMs: 250 });
+    t.teardown(() => fake.setBehaviour({ stepDelayMs: undefined }));
+    const { id } = (await api.inject({ method: 'POST', url: '/jobs', payload: { image: pngBase64(), steps: 6, preview: 'full', preview_every: 2 } })).json() as JobView;
+    const preview = async () => api.inject({ url: `/jobs/${id}/preview` });
+    await until(async () => (await preview()).statusCode === 200, 20_000);
+    const shown = await preview();
+    const step = Number(shown.headers['x-step']);
+    t.ok([2, 4].includes(step), `a preview step: ${step}`);
+    t.equal(shown.headers['content-type'], 'image/png');
+    t.ok(shown.rawPayload.equals(Buffer.from(fakePreview(step))), 'the image A1111 showed at that step');
+    await until(async () => ((await api.inject({ url: `/jobs/${id}` })).json() as JobView).state === 'succeeded', 20_000);
+    t.match((await preview()).json(), { code: 'PREVIEW_NOT_READY' }, 'gone once the job has ended');
   });
 }

@@ -8,6 +8,8 @@ export interface A1111Progress {
   readonly progress: number;
   readonly eta_relative: number;
   readonly state: { readonly sampling_step: number; readonly sampling_steps: number; readonly job_count: number; readonly interrupted?: boolean };
+  /** The latest live preview as base64 (in the instance's samples_format), when asked for and there is one. */
+  readonly current_image?: string | null;
 }
 
 export interface A1111SchedulerInfo {
@@ -50,8 +52,9 @@ export class A1111Client {
     return this.exchange('POST', '/sdapi/v1/img2img', readImg2imgReply, payload, this.options.timeoutMs, signal);
   }
 
-  progress(): Promise<A1111Progress> {
-    return this.call('GET', '/sdapi/v1/progress?skip_current_image=true');
+  /** With `image`, the live preview comes too (megabytes at Full size; only polled for jobs that want it). */
+  progress(image = false): Promise<A1111Progress> {
+    return this.call('GET', `/sdapi/v1/progress?skip_current_image=${image ? 'false' : 'true'}`);
   }
 
   async interrupt(): Promise<void> {

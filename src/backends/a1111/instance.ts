@@ -1,5 +1,6 @@
 import { BackendError } from '../../errors.js';
-import type { ProgressReport, UpscaleOutcome, UpscaleWork } from '../backend.js';
+import type { PreviewImage, ProgressReport, UpscaleOutcome, UpscaleWork } from '../backend.js';
+import { readImageHeader } from '../../images/sniff.js';
 import { readImg2imgAnswer } from './answer.js';
 import type { A1111Client, A1111Progress } from './client.js';
 import { COMPANION_SCRIPT_TITLE, img2imgPayload, type A1111Mode } from './payload.js';
@@ -95,7 +96,7 @@ export class A1111Instance {
     let interrupting: Promise<void> | undefined;
     const onAbort = (): void => void (interrupting = this.client.interrupt().catch(() => undefined));
     call.addEventListener('abort', onAbort, { once: true });
-    const watch = this.watchProgress(onProgress, () => stall.abort(new StallError(this.url, this.policy.stallMs)));
+    const watch = this.watchProgress(onProgress, () => stall.abort(new StallError(this.url, this.policy.stallMs)), work.preview.mode !== 'off');
     try {
       const response = await this.client.img2img(payload, call);
       call.throwIfAborted();
@@ -113,9 +114,13 @@ export class A1111Instance {
     }
   }
 
-  /** Polls /progress, one poll at a time; calls `onStall` once the step has not moved for stallMs. */
-  private watchProgress(onProgress: (report: ProgressReport) => void, onStall: () => void): { stop(): void } {
+  /**
+   * Polls /progress, one poll at a time; calls `onStall` once the step has not moved for stallMs. With
+   * `previews`, each new current_image goes out with the report (A1111 repeats the latest on every poll).
+   */
+  private watchProgress(onProgress: (report: ProgressReport) => void, onStall: () => void, previews: boolean): { stop(): void } {
     let lastState = '';
+    let lastImage: string | null | undefined;
     let lastChange = this.now();
     let polling = false;
     const timer = setInterval(() => {
@@ -126,13 +131,16 @@ export class A1111Instance {
       }
       if (polling) return;
       polling = true;
-      this.client.progress().then((progress) => {
+      this.client.progress(previews).then((progress) => {
         const state = `${progress.state.job_count}/${progress.state.sampling_step}/${progress.state.sampling_steps}/${progress.progress}`;
         if (state !== lastState) {
           lastState = state;
           lastChange = this.now();
         }
-        onProgress(progressReport(progress));
+        const image = progress.current_image;
+        const preview = previews && typeof image === 'string' && image !== '' && image !== lastImage ? previewImage(progress, image) : undefined;
+        lastImage = image;
+        onProgress({ ...progressReport(progress), ...(preview ? { preview } : {}) });
       }, () => undefined).finally(() => (polling = false));
     }, this.policy.progressIntervalMs);
     return { stop: () => clearInterval(timer) };
@@ -157,4 +165,12 @@ function progressReport(progress: A1111Progress): ProgressReport {
     steps: progress.state.sampling_steps,
     etaSeconds: progress.eta_relative,
   };
+}
+
+/** A1111's current_image as a preview, when it is an image (a broken one is skipped, not fatal). */
+function previewImage(progress: A1111Progress, image: string): PreviewImage | undefined {
+  const bytes = Buffer.from(image.replace(/^data:[^,]*,/, ''), 'base64');
+  const header = readImageHeader(bytes);
+  if ('problem' in header) return undefined;
+  return { step: progress.state.sampling_step, steps: progress.state.sampling_steps, mime: `image/${header.format}`, bytes };
 }

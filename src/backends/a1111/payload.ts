@@ -1,6 +1,6 @@
 import { UPSCALE_METHOD_NAMES, upscaleMethod } from '../../interpolation/methods.js';
 import { SCHEDULERS, schedulerNamed, type Scheduler } from '../../schedules/schedulers.js';
-import type { UpscaleWork, WorkSpec } from '../backend.js';
+import type { PreviewRequest, UpscaleWork, WorkSpec } from '../backend.js';
 import type { A1111SchedulerInfo } from './client.js';
 
 /** The always-on script in a1111-extension/; A1111 matches alwayson_scripts keys on the lower-cased title. */
@@ -72,7 +72,7 @@ export function img2imgPayload(work: UpscaleWork, mode: A1111Mode, imageBase64: 
     n_iter: 1,
     send_images: true,
     save_images: false,
-    override_settings: { img2img_fix_steps: work.fixSteps, CLIP_stop_at_last_layers: work.clipSkip, samples_format: 'png' },
+    override_settings: { img2img_fix_steps: work.fixSteps, CLIP_stop_at_last_layers: work.clipSkip, samples_format: 'png', ...previewSettings(work.preview) },
     override_settings_restore_afterwards: true,
   };
   if (mode.kind === 'companion') {
@@ -80,4 +80,14 @@ export function img2imgPayload(work: UpscaleWork, mode: A1111Mode, imageBase64: 
   }
   const native = scheduler.name === 'automatic' ? undefined : a1111SchedulerFor(scheduler, mode);
   return native === undefined ? common : { ...common, scheduler: native.name };
+}
+
+/**
+ * Live previews for this job only (A1111 modules/shared_options.py "Live previews"): on, every n steps, by
+ * "Approx cheap" (its linear latent → RGB map) or "Full" (the VAE); /sdapi/v1/progress then carries the
+ * latest as current_image.
+ */
+function previewSettings(preview: PreviewRequest): Record<string, unknown> {
+  if (preview.mode === 'off') return {};
+  return { live_previews_enable: true, show_progress_every_n_steps: preview.every, show_progress_type: preview.mode === 'cheap' ? 'Approx cheap' : 'Full' };
 }

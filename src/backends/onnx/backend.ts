@@ -154,12 +154,14 @@ export class OnnxBackend implements Backend {
           const image = await decodeImage(job.image);
           const pixels = job.width * job.height;
           const eta = new SamplingEta(this.decodeTimes.estimate(model.name, pixels));
+          let etaSeconds: number | undefined;
           const output = await this.thread.run(model.name, model.folder, { ...job, image, sampler: job.sampler.name }, {
             onSampling: () => eta.samplingStarted(),
             onStep: (step, steps) => {
-              const etaSeconds = eta.afterStep(step, steps);
+              etaSeconds = eta.afterStep(step, steps);
               onProgress({ progress: step / steps, step, steps, ...(etaSeconds !== undefined ? { etaSeconds } : {}) });
             },
+            onPreview: (preview) => onProgress({ progress: preview.step / preview.steps, step: preview.step, steps: preview.steps, ...(etaSeconds !== undefined ? { etaSeconds } : {}), preview }),
             onStage: (stage, seconds) => {
               if (stage === 'decode') this.decodeTimes.record(model.name, pixels, seconds);
               onStage?.(stage, seconds);

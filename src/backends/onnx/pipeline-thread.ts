@@ -1,6 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { SessionPool } from '../../engine/session-pool.js';
 import { isServiceError } from '../../errors.js';
+import { encodePreview, PREVIEW_MIME } from '../../images/encode.js';
 import { loadModel, type StableDiffusionModel } from '../../models/loader.js';
 import { runImg2img } from '../../pipeline/img2img.js';
 import type { ModelFacts, ThreadOptions, ThreadReply, ThreadRequest } from './thread-protocol.js';
@@ -59,6 +60,11 @@ async function handle(message: ThreadRequest): Promise<void> {
         reply({ kind: 'step', id, step, steps });
       },
       onStage: (stage, seconds) => reply({ kind: 'stage', id, stage, seconds }),
+      // Encoded here too, so that the main thread only passes the bytes on.
+      onPreview: async (step, steps, image) => {
+        const bytes = await encodePreview(image.width, image.height, image.pixels);
+        reply({ kind: 'preview', id, preview: { step, steps, mime: PREVIEW_MIME, bytes } }, [bytes.buffer as ArrayBuffer]);
+      },
     });
     reply({ kind: 'done', id, output }, [output.pixels.buffer as ArrayBuffer]);
   } catch (error) {

@@ -1,3 +1,4 @@
+import type { PreviewImage } from '../backend.js';
 import type { EngineOptions } from '../../engine/session-pool.js';
 import type { ErrorCode } from '../../errors.js';
 import type { RgbImage } from '../../images/decode.js';
@@ -33,5 +34,6 @@ export type ThreadReply =
   | { readonly kind: 'sampling'; readonly id: number }
   | { readonly kind: 'step'; readonly id: number; readonly step: number; readonly steps: number }
   | { readonly kind: 'stage'; readonly id: number; readonly stage: 'encode' | 'upscale' | 'sampling' | 'decode'; readonly seconds: number }
+  | { readonly kind: 'preview'; readonly id: number; readonly preview: PreviewImage }
   | { readonly kind: 'done'; readonly id: number; readonly output: RgbImage }
   | { readonly kind: 'failed'; readonly id: number; readonly error: ThreadError };

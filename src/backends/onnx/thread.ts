@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads';
 import { BackendError, errorFor } from '../../errors.js';
 import type { RgbImage } from '../../images/decode.js';
 import type { Img2imgHooks, Img2imgRequest } from '../../pipeline/img2img.js';
+import type { PreviewImage } from '../backend.js';
 import type { ModelFacts, ThreadError, ThreadOptions, ThreadReply, ThreadRequest } from './thread-protocol.js';
 
 // The main thread's side of the pipeline thread (pipeline-thread.ts): requests go over as messages, the
@@ -21,10 +22,13 @@ function startThread(options: ThreadOptions): Worker {
   return new Worker(bootstrap, { eval: true, workerData: options });
 }
 
+/** The pipeline's hooks as they reach this thread: previews arrive encoded. */
+export type ThreadHooks = Omit<Img2imgHooks, 'onPreview'> & { readonly onPreview?: (preview: PreviewImage) => void };
+
 interface Pending {
   readonly resolve: (reply: ThreadReply) => void;
   readonly reject: (error: Error) => void;
-  readonly hooks: Img2imgHooks;
+  readonly hooks: ThreadHooks;
 }
 
 export class PipelineThread {
@@ -42,7 +46,7 @@ export class PipelineThread {
   }
 
   /** Runs img2img in the thread; an abort stops it between steps and rejects with the signal's reason. */
-  async run(name: string, folder: string, request: Img2imgRequest, hooks: Img2imgHooks, signal: AbortSignal): Promise<RgbImage> {
+  async run(name: string, folder: string, request: Img2imgRequest, hooks: ThreadHooks, signal: AbortSignal): Promise<RgbImage> {
     signal.throwIfAborted();
     let sent = 0;
     const cancel = (): void => this.worker?.postMessage({ kind: 'cancel', id: sent } satisfies ThreadRequest);
@@ -63,7 +67,7 @@ export class PipelineThread {
     await this.worker?.terminate();
   }
 
-  private send(message: (id: number) => ThreadRequest, hooks: Img2imgHooks, transfer: ArrayBuffer[] = []): Promise<ThreadReply> {
+  private send(message: (id: number) => ThreadRequest, hooks: ThreadHooks, transfer: ArrayBuffer[] = []): Promise<ThreadReply> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const worker = this.thread();
@@ -98,6 +102,7 @@ export class PipelineThread {
       case 'sampling': return pending.hooks.onSampling?.();
       case 'step': return void pending.hooks.onStep?.(reply.step, reply.steps);
       case 'stage': return pending.hooks.onStage?.(reply.stage, reply.seconds);
+      case 'preview': return pending.hooks.onPreview?.(reply.preview);
       case 'failed':
         this.settle(reply.id);
         return pending.reject(threadError(reply.error));

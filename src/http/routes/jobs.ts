@@ -6,6 +6,7 @@ import { ERROR_CODE_NAMES, UserError } from '../../errors.js';
 import { errorSchema } from '../errors.js';
 import { callerOf } from '../plugins/access.js';
 import type { Services } from '../services.js';
+import { asBuffer } from '../../formats/bytes.js';
 import { sendResult, submitUpscale, upscaleBodySchema, upscaleResultSchema } from './upscale.js';
 
 const idParams = z.object({ id: z.string().uuid().describe('Job id from POST /jobs') });
@@ -65,6 +66,21 @@ export async function jobRoutes(app: FastifyInstance, services: Services): Promi
     return sendResult(services, job, request, reply);
   });
 
+  routes.get('/jobs/:id/preview', {
+    schema: {
+      summary: 'The latest live preview of a running job (with preview: cheap or full)',
+      description: 'The image as the backend made it (the onnx backend: JPEG; A1111: its live_previews_image_format), with X-Step and X-Steps headers. 404 PREVIEW_NOT_READY before the first preview, with previews off, and once the job has ended.',
+      params: idParams,
+      produces: ['image/jpeg', 'image/png', 'image/webp'],
+    },
+  }, async (request, reply) => {
+    const job = await find(request.params.id, request);
+    const preview = isFinished(job.state) ? undefined : await services.jobs.preview(job);
+    if (preview === undefined) throw new UserError(`job ${job.id}: ${noPreviewReason(job)}`, 'PREVIEW_NOT_READY');
+    return reply.header('content-type', preview.mime).header('x-step', String(preview.step)).header('x-steps', String(preview.steps))
+      .header('cache-control', 'no-store').send(asBuffer(preview.bytes));
+  });
+
   routes.delete('/jobs/:id', {
     schema: {
       summary: 'Cancel a job (interrupts A1111 when it is running)',
@@ -81,8 +97,8 @@ export async function jobRoutes(app: FastifyInstance, services: Services): Promi
 
   routes.get('/jobs/:id/events', {
     schema: {
-      summary: 'Server-Sent Events: state, queued, running, progress, done, failed, cancelled, closing',
-      description: 'Event data is snake_case JSON: progress events carry progress, step, steps and eta_seconds (null when unknown), closing events a message, all others the job as GET /jobs/{id} shows it (running: ran_on). The first event is the current state; the stream ends after done, failed or cancelled, or with closing when this API node shuts down (the job goes on: follow it again). A job that disappears (a Redis restarted without persistence) ends with failed.',
+      summary: 'Server-Sent Events: state, queued, running, progress, preview, done, failed, cancelled, closing',
+      description: 'Event data is snake_case JSON: progress events carry progress, step, steps and eta_seconds (null when unknown), preview events (jobs asked with preview) step, steps, mime and the image as base64, closing events a message, all others the job as GET /jobs/{id} shows it (running: ran_on). The first event is the current state; the stream ends after done, failed or cancelled, or with closing when this API node shuts down (the job goes on: follow it again). A job that disappears (a Redis restarted without persistence) ends with failed.',
       params: idParams,
       produces: ['text/event-stream'],
     },
@@ -105,10 +121,25 @@ export async function jobRoutes(app: FastifyInstance, services: Services): Promi
       unfollow();
       raw.end();
     };
+    // Events go out in order; a preview event waits for its image, the events after it wait for it.
+    let sending = Promise.resolve();
     const unfollow = services.jobs.follow(job, (event, now) => {
-      send(event.type, eventView(event, now));
-      if (isEndEvent(event) || event.type === 'closing') close();
+      sending = sending.then(async () => {
+        if (event.type === 'preview') {
+          const preview = await services.jobs.preview(now).catch(() => undefined);
+          if (preview !== undefined) send('preview', { ...eventView(event, now), step: preview.step, steps: preview.steps, mime: preview.mime, image: asBuffer(preview.bytes).toString('base64') });
+          return;
+        }
+        send(event.type, eventView(event, now));
+        if (isEndEvent(event) || event.type === 'closing') close();
+      });
     });
     raw.on('close', close);
   });
+}
+
+function noPreviewReason(job: JobRecord): string {
+  if (isFinished(job.state)) return `it has ${job.state}; previews go when a job ends (GET /jobs/${job.id}/result has the image)`;
+  if (job.parameters['preview'] === 'off') return 'it was submitted with preview off (ask with preview: cheap or full)';
+  return job.state === 'queued' ? 'it is still queued' : 'no preview yet: the first comes after its first preview step';
 }

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Backend, BackendSnapshot, Lease, UpscaleWork } from '../../backends/backend.js';
+import type { Backend, BackendSnapshot, Lease, PreviewImage, UpscaleWork } from '../../backends/backend.js';
 import { isFinished, jobErrorFrom, succeededParameters, type EndState, type JobError, type JobRecord, type JobResult, type NewJob } from '../job.js';
 import { CancelledError, ShutdownError, retryElsewhere, runAttempt, type JobObserver } from '../runner.js';
 import { QueueFullError, type JobTransport, type QueueLoad, type WaitingJob } from '../transport.js';
@@ -15,6 +15,8 @@ interface Entry {
   record: JobRecord;
   readonly work: UpscaleWork;
   result?: JobResult;
+  /** The latest preview only; dropped when the job ends. */
+  preview?: PreviewImage;
   readonly abort: AbortController;
   /** Units this job failed on; a retry goes elsewhere. */
   readonly avoid: Set<string>;
@@ -57,6 +59,10 @@ export class MemoryTransport implements JobTransport {
 
   async result(id: string): Promise<JobResult | undefined> {
     return this.jobs.get(id)?.result;
+  }
+
+  async preview(id: string): Promise<PreviewImage | undefined> {
+    return this.jobs.get(id)?.preview;
   }
 
   async position(job: JobRecord): Promise<number | undefined> {
@@ -133,7 +139,12 @@ export class MemoryTransport implements JobTransport {
     entry.attempts++;
     this.update(entry, { state: 'running', startedAt: entry.record.startedAt ?? new Date(), ranOn: lease.ranOn });
     const outcome = await runAttempt(lease, entry, entry.abort.signal, (report) => {
-      if (entry.record.state === 'running') this.update(entry, { progress: report.progress, step: report.step, steps: report.steps || entry.record.steps, etaSeconds: report.etaSeconds });
+      if (entry.record.state !== 'running') return;
+      if (report.preview !== undefined) entry.preview = report.preview;
+      this.update(entry, {
+        progress: report.progress, step: report.step, steps: report.steps || entry.record.steps, etaSeconds: report.etaSeconds,
+        ...(report.preview !== undefined ? { previewStep: report.preview.step } : {}),
+      });
     }, this.options.observer);
     if (outcome.kind === 'succeeded') {
       this.holdResult(entry, outcome.result);
@@ -190,6 +201,7 @@ export class MemoryTransport implements JobTransport {
 
   private end(entry: Entry, state: EndState, error?: JobError): void {
     if (isFinished(entry.record.state)) return;
+    delete entry.preview;
     this.update(entry, { state, finishedAt: new Date(), ...(error ? { error } : {}) });
     this.options.observer?.ended(entry.record);
     const timer = setTimeout(() => {

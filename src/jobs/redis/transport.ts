@@ -1,13 +1,13 @@
 import { Job as BullJob, Queue, QueueEvents, type JobState as BullState } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { BackendSnapshot } from '../../backends/backend.js';
+import type { BackendSnapshot, PreviewImage } from '../../backends/backend.js';
 import { BackendError } from '../../errors.js';
 import { isFinished, succeededParameters, type JobError, type JobRecord, type JobResult, type NewJob } from '../job.js';
 import type { JobObserver } from '../runner.js';
 import { QueueFullError, type JobTransport, type QueueLoad, type WaitingJob } from '../transport.js';
 import { mergeFleet, readFleet } from './fleet.js';
 import {
-  CANCEL_CHANNEL, INPUT_TTL_MS, decodeEnded, decodeFailure, encodeEnded, endedKey, inputKey, queueName, recordFromWire, recordToWire, resultKey, workToWire,
+  CANCEL_CHANNEL, INPUT_TTL_MS, decodeEnded, decodeFailure, encodeEnded, endedKey, inputKey, queueName, recordFromWire, recordToWire, resultKey, workToWire, previewKey, previewFromWire,
   type JobData, type WireOutcome, type WireProgress,
 } from './wire.js';
 import { samplerNamed } from '../../samplers/catalog.js';
@@ -80,6 +80,10 @@ export class RedisTransport implements JobTransport {
 
   async get(id: string): Promise<JobRecord | undefined> {
     return (await this.read(id))?.record;
+  }
+
+  async preview(id: string): Promise<PreviewImage | undefined> {
+    return previewFromWire(await this.guard('reading the preview', this.redis.hgetallBuffer(previewKey(id))));
   }
 
   async result(id: string): Promise<JobResult | undefined> {
@@ -243,6 +247,7 @@ function recordFrom(bull: Bull, state: BullState | 'unknown'): JobRecord | undef
     progress: progress?.progress ?? 0, step: progress?.step ?? 0,
     ...(progress?.etaSeconds !== undefined ? { etaSeconds: progress.etaSeconds } : {}),
     ...(progress?.ranOn !== undefined ? { ranOn: progress.ranOn } : {}),
+    ...(progress?.previewStep !== undefined ? { previewStep: progress.previewStep } : {}),
     ...(bull.processedOn ? { startedAt: new Date(bull.processedOn) } : {}),
   };
   const finishedAt = bull.finishedOn ? { finishedAt: new Date(bull.finishedOn) } : {};

@@ -1,4 +1,4 @@
-import type { UpscaleWork } from '../../backends/backend.js';
+import type { PreviewImage, UpscaleWork } from '../../backends/backend.js';
 import { samplerNamed } from '../../samplers/catalog.js';
 import { isErrorCode } from '../../errors.js';
 import { jobError, type JobError, type JobRecord } from '../job.js';
@@ -15,6 +15,11 @@ export const resultKey = (id: string): string => `${PREFIX}:result:${id}`;
 /** Jobs that ended without a worker (cancelled or failed while waiting) are kept here as records. */
 export const endedKey = (id: string): string => `${PREFIX}:ended:${id}`;
 export const workerKey = (id: string): string => `${PREFIX}:worker:${id}`;
+/** A running job's latest preview (a hash: step, steps, mime, bytes), replaced by each new one. */
+export const previewKey = (id: string): string => `${PREFIX}:preview:${id}`;
+
+/** Previews are for watching a job now: each one outlives its successor by little, and none is kept long. */
+export const PREVIEW_TTL_MS = 60_000;
 
 /** How long an input waits for a worker at most, past which it is dropped with its job. */
 export const INPUT_TTL_MS = 24 * 3600_000;
@@ -45,6 +50,8 @@ export interface WireProgress {
   readonly steps: number;
   readonly etaSeconds?: number;
   readonly ranOn?: string;
+  /** The step of the preview under previewKey, once there is one. */
+  readonly previewStep?: number;
 }
 
 /** BullMQ return value: what the result is, the PNG itself being under resultKey. */
@@ -61,7 +68,19 @@ export function workToWire(work: UpscaleWork): WireWork {
 }
 
 export function workFromWire(work: WireWork, image: Uint8Array): UpscaleWork {
-  return { ...work, image, sampler: samplerNamed(work.sampler) };
+  // Jobs queued by an API node older than previews carry none.
+  const older = work as Omit<WireWork, 'preview'> & Partial<Pick<WireWork, 'preview'>>;
+  return { ...work, preview: older.preview ?? { mode: 'off', every: 1 }, image, sampler: samplerNamed(work.sampler) };
+}
+
+export function previewToWire(preview: PreviewImage): Record<string, string | Buffer> {
+  return { step: String(preview.step), steps: String(preview.steps), mime: preview.mime, bytes: Buffer.from(preview.bytes.buffer, preview.bytes.byteOffset, preview.bytes.byteLength) };
+}
+
+export function previewFromWire(hash: Record<string, Buffer>): PreviewImage | undefined {
+  const { step, steps, mime, bytes } = hash;
+  if (step === undefined || steps === undefined || mime === undefined || bytes === undefined) return undefined;
+  return { step: Number(step.toString()), steps: Number(steps.toString()), mime: mime.toString(), bytes };
 }
 
 export function recordToWire(record: JobRecord): WireRecord {

@@ -1,12 +1,14 @@
 import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job as BullJob } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { Backend, Lease, UpscaleWork } from '../../backends/backend.js';
+import type { Backend, Lease, ProgressReport, UpscaleWork } from '../../backends/backend.js';
 import { isReady } from '../../backends/rules.js';
 import { BackendError } from '../../errors.js';
 import { jobError, type EndState, type JobError, type JobRecord } from '../job.js';
 import { CancelledError, MAX_ATTEMPTS, ShutdownError, refusalAvoiding, runAttempt, type JobObserver } from '../runner.js';
 import { publishHeartbeat, removeHeartbeat } from './fleet.js';
-import { CANCEL_CHANNEL, encodeFailure, recordFromWire, inputKey, queueName, resultKey, workFromWire, type JobData, type WireOutcome, type WireProgress } from './wire.js';
+import {
+  CANCEL_CHANNEL, PREVIEW_TTL_MS, encodeFailure, recordFromWire, inputKey, previewKey, previewToWire, queueName, resultKey, workFromWire, type JobData, type WireOutcome, type WireProgress,
+} from './wire.js';
 import { asBuffer } from '../../formats/bytes.js';
 
 export interface WorkerOptions {
@@ -100,7 +102,19 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
         attempts++;
         const report = (progress: WireProgress): void => void job.updateProgress(progress as unknown as object).catch(() => controller.abort(new LostJobError(job.id!)));
         report({ progress: 0, step: 0, steps: work.steps, ranOn: lease.ranOn });
-        const outcome = await runAttempt(lease, { record, work }, controller.signal, (progress) => report({ ...progress, ranOn: lease.ranOn }), options.observer);
+        // A preview goes to its own short-lived key, and the progress that follows it names its step.
+        let previewStep: number | undefined;
+        const onProgress = ({ preview, ...progress }: ProgressReport): void => {
+          const send = (): void => report({ ...progress, ranOn: lease.ranOn, ...(previewStep !== undefined ? { previewStep } : {}) });
+          if (preview === undefined) return send();
+          void redis.multi().del(previewKey(job.id!)).hset(previewKey(job.id!), previewToWire(preview)).pexpire(previewKey(job.id!), PREVIEW_TTL_MS).exec()
+            .then(() => {
+              previewStep = Math.max(previewStep ?? 0, preview.step);
+              send();
+            })
+            .catch(() => undefined);
+        };
+        const outcome = await runAttempt(lease, { record, work }, controller.signal, onProgress, options.observer);
         if (outcome.kind === 'succeeded') {
           await redis.multi().set(resultKey(job.id!), asBuffer(outcome.result.png), 'PX', options.resultTtlMs).del(inputKey(job.id!)).exec();
           options.observer?.ended({ ...record, state: 'succeeded', startedAt: new Date(job.processedOn ?? Date.now()), finishedAt: new Date() });
