@@ -58,6 +58,12 @@ if (!skipFileWithout(t, existsSync(CHROMIUM) ? undefined : `no ${CHROMIUM} (apt-
     t.equal(await page.inputValue('#backend'), 'a1111');
     t.equal(await page.inputValue('#method'), 'nearest-exact');
     await page.waitForSelector('#sigmas svg polyline#sampled');
+    const samplers = (await (await fetch(`${url}samplers`)).json()) as { backends: Record<string, string[]> };
+    t.same(await page.$$eval('#sampler option', (options) => options.map((o) => (o as HTMLOptionElement).value)), samplers.backends['a1111'], 'the sampler list is what the backend runs');
+    await page.check('#logSigma');
+    await page.waitForFunction(() => document.querySelector('#sigmas svg')?.textContent?.includes('σ (log)'));
+    const fontSize = await page.$eval('#sigmas svg text', (text) => parseFloat(getComputedStyle(text).fontSize) * (text.closest('svg')!.getBoundingClientRect().width / 340));
+    t.ok(fontSize >= 9, `the plot's text is readable: ${fontSize.toFixed(1)} px on screen`);
     await shot('1-loaded');
 
     await page.setInputFiles('#file', input);
@@ -91,35 +97,55 @@ if (!skipFileWithout(t, existsSync(CHROMIUM) ? undefined : `no ${CHROMIUM} (apt-
     const size = await page.$eval('.card img.result', (img) => [(img as HTMLImageElement).naturalWidth, (img as HTMLImageElement).naturalHeight]);
     t.same(size, [96, 64], 'the 2x result is shown');
     t.equal(await page.getAttribute('.card a[download]', 'download'), 'upscaled-7.png');
-    t.match(await page.textContent('.card details pre'), /"method": "nearest-exact"/, 'the parameters are on the card');
+    t.match(await page.textContent('.card details pre.infotext'), /^Steps: 12, Sampler: Euler, Schedule type: Simple, .*Seed: 7, Size: 96x64, .*Latent upscale method: nearest-exact/s, 'the infotext, read from the PNG, is on the card');
+    t.match(await page.textContent('.card details pre:not(.infotext)'), /"method": "nearest-exact"/, 'and the parameters');
     await shot('4-result');
 
     await page.fill('#steps', '3');
     await page.click('#runGrid');
-    await page.waitForFunction(() => document.querySelectorAll('.card img.result').length === 5, undefined, { timeout: 60_000 });
-    const labels = await page.$$eval('.card .label', (nodes) => nodes.map((n) => n.textContent));
+    await page.waitForFunction(() => document.querySelectorAll('.grid-set .card img.result').length === 4, undefined, { timeout: 60_000 });
+    const labels = await page.$$eval('.grid-set .card .label', (nodes) => nodes.map((n) => n.textContent));
     for (const method of ['nearest-exact', 'bilinear', 'bicubic', 'bislerp']) t.ok(labels.some((l) => l?.startsWith(`method: ${method}`)), `grid cell ${method}`);
+    const widths = await page.$$eval('.grid-set .card img.result', (images) => images.map((i) => Math.round(i.getBoundingClientRect().width)));
+    const tops = await page.$$eval('.grid-set .card', (cards) => cards.map((c) => Math.round(c.getBoundingClientRect().top)));
+    t.equal(new Set(widths).size, 1, `the cells at one zoom: ${widths.join(', ')} px wide`);
+    t.equal(new Set(tops).size, 1, 'side by side in one row');
     await shot('5-grid');
 
-    const cards = await page.$$('.card');
-    await cards[0]!.click();
-    await cards[1]!.click();
+    const cells = await page.$$('.grid-set .card');
+    await cells[0]!.click();
+    await cells[3]!.click();
     await page.waitForSelector('#compare.shown .slider');
     const captions = await page.$$eval('#compare figcaption', (nodes) => nodes.map((n) => n.textContent));
-    t.equal(captions.length, 2, `side by side: ${captions.join(' | ')}`);
-    await page.click('.card .before-after');
-    await page.waitForFunction(() => document.querySelector('#compare figcaption')?.textContent === 'input');
+    t.same(captions, [labels[0], labels[3]], 'any two cells, side by side with their labels');
+    t.same(await page.$$eval('#compare .tag', (tags) => tags.map((tag) => tag.textContent)), [`◀ ${labels[0]}`, `${labels[3]} ▶`], 'the slider says which side is which');
+    const panel = (await (await page.$('#compare'))!.boundingBox())!;
+    t.ok(panel.y >= 0 && panel.y + panel.height <= 900, `compare fits the 900 px window: ${Math.round(panel.y)}..${Math.round(panel.y + panel.height)}`);
     await page.waitForFunction(() => {
-      const image = document.querySelector('#compare .slider > img') as HTMLImageElement | null;
+      const image = document.querySelector('#compare .slider img.base') as HTMLImageElement | null;
       return image !== null && image.complete && image.naturalWidth > 0;
     });
+    const topWidth = (): Promise<string> => page.$eval('#compare .slider .top', (el) => (el as HTMLElement).style.width);
+    t.equal(await topWidth(), '50%');
+    await page.keyboard.press('ArrowRight');
+    await page.keyboard.press('ArrowRight');
+    t.equal(await topWidth(), '60%', 'arrow keys move the handle');
+    await page.keyboard.press('Shift+ArrowLeft');
+    t.match(await topWidth(), /^59(\.\d+)?%$/, 'Shift + arrow moves it finely');
+    await page.check('#zoom');
+    t.same(await page.$eval('#compare .slider img.base', (img) => [Math.round(img.getBoundingClientRect().width), (img as HTMLImageElement).naturalWidth]), [96, 96], '1:1 shows the image\'s own pixels');
+    await shot('6-compare');
+    await page.keyboard.press('Escape');
+    t.notOk(await page.$('#compare.shown'), 'Esc closes compare');
+
+    await page.click('.card .before-after');
+    await page.waitForFunction(() => document.querySelector('#compare figcaption')?.textContent === 'input');
     const slider = await page.$('#compare .slider');
-    await slider!.scrollIntoViewIfNeeded();
     const box = (await slider!.boundingBox())!;
     await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2);
     await page.mouse.move(box.x + box.width * 0.25, box.y + box.height / 2, { steps: 4 });
-    t.match(await page.$eval('#compare .slider .top', (el) => (el as HTMLElement).style.width), /^2[45]\.?\d*%$/, 'the slider follows the pointer');
-    await shot('6-compare');
+    t.match(await topWidth(), /^2[45]\.?\d*%$/, 'the slider follows the pointer');
+    await page.keyboard.press('Escape');
 
     fake.failNext = { status: 500, body: { error: 'OutOfMemoryError', detail: '', body: '', errors: 'CUDA out of memory. Tried to allocate 2.00 GiB' } };
     await page.click('#run');

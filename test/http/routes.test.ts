@@ -45,6 +45,15 @@ t.test('GET /sigmas: JSON matching the reference, SVG on request, 400 on bad inp
   t.match(svg.body, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
   const points = (id: string): number => (new RegExp(`id="${id}" points="([^"]*)"`).exec(svg.body)![1]!.split(' ').length);
   t.same([points('full'), points('sampled')], [76, 31], 'full schedule of 75 steps, 30 sampled');
+  t.equal((svg.body.match(/<circle class="step"/g) ?? []).length, 31, 'a dot at each sampled σ');
+  const json = (await companion.app.inject({ url: '/sigmas?scheduler=normal&steps=30&denoise=0.4' })).json() as { sigmas: number[] };
+  const log = await companion.app.inject({ url: '/sigmas?scheduler=normal&steps=30&denoise=0.4&scale=log', headers: { accept: 'image/svg+xml' } });
+  const heights = /id="sampled" points="([^"]*)"/.exec(log.body)![1]!.split(' ').map((p) => Number(p.split(',')[1]));
+  // On a log axis, height is linear in ln σ: the slope between any two positive sigmas is the same.
+  const slope = (i: number, j: number): number => (heights[i]! - heights[j]!) / (Math.log(json.sigmas[i]!) - Math.log(json.sigmas[j]!));
+  for (const [i, j] of [[1, 9], [5, 17], [12, 29]] as const) t.ok(Math.abs(slope(i, j) / slope(0, 29) - 1) < 0.02, `log axis: slope ${i}-${j} = ${slope(i, j).toFixed(2)} vs ${slope(0, 29).toFixed(2)}`);
+  t.match(log.body, /σ \(log\)/);
+  t.match(svg.body, /font-size="11"/);
 
   const bad = await companion.app.inject({ url: '/sigmas?steps=0' });
   t.equal(bad.statusCode, 400);

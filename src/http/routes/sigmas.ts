@@ -15,6 +15,7 @@ const sigmasQuery = z.object({
   fix_steps: booleanField(true),
   sampler: z.string().default(DEFAULT_SAMPLER).describe('Our name, A1111 label, or a combined label such as "DPM++ 2M Karras"'),
   table: z.string().default('sd1').describe('sd1 (SD 1.x/2.x) or sdxl'),
+  scale: z.enum(['linear', 'log']).default('linear').describe('The SVG plot\'s σ axis'),
 });
 
 const sigmasResponse = z.object({
@@ -43,7 +44,7 @@ export async function sigmaRoutes(app: FastifyInstance): Promise<void> {
     if ((request.headers.accept ?? '').includes('image/svg+xml')) {
       const title = `${schedule.scheduler}, ${q.steps} steps, denoise ${q.denoise}, fix steps ${q.fix_steps ? 'on' : 'off'} (${schedule.sampler})`;
       // A string body with its own content type is sent as is, past the JSON serializer.
-      const svg = sigmaPlotSvg({ fullSigmas: schedule.fullSigmas, sampledSigmas: schedule.sigmas, title });
+      const svg = sigmaPlotSvg({ fullSigmas: schedule.fullSigmas, sampledSigmas: schedule.sigmas, title, log: q.scale === 'log' });
       return reply.type('image/svg+xml').send(svg as never);
     }
     return {
