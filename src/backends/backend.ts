@@ -66,6 +66,14 @@ export interface UpscaleOutcome {
   readonly model?: string;
   /** The model's short hash, when the backend has one (A1111's sd_model_hash, its infotext's "Model hash"). */
   readonly modelHash?: string;
+  /** What the backend changed on the way (A1111 sent another format), added to the parameters' notes. */
+  readonly notes?: readonly string[];
+  /**
+   * The sampling steps that actually ran, as the backend reported them (A1111's /progress sampling_steps):
+   * A1111's own beta and ddim_uniform schedules can give other than n + 1 sigmas, so fix steps may run
+   * 19 for 20 or 47 for 40 there.
+   */
+  readonly stepsRun?: number;
 }
 
 export interface ProgressReport {
@@ -111,6 +119,8 @@ export interface UnitSnapshot {
   readonly busy: boolean;
   readonly mode?: string;
   readonly error?: string;
+  /** Usable, but something its operator should know (A1111: settings our overrides would leave changed). */
+  readonly warning?: string;
   /** Redis mode: the worker process this unit belongs to. */
   readonly worker?: string;
   /** A1111 instances: how the instance can upscale, from its last probe. */

@@ -8,7 +8,7 @@ import { OnnxBackend } from './onnx/backend.js';
 /** The configured backends in preference order. */
 export function createBackends(config: Config, engine: SessionPool, log: (message: string) => void): Map<string, Backend> {
   return new Map(config.backends.map((name): [string, Backend] => [name, name === 'a1111'
-    ? new A1111Backend(config)
+    ? new A1111Backend(config, undefined, log)
     : new OnnxBackend({
       modelsDir: config.modelsDir!,
       cacheDir: config.modelsCacheDir ?? defaultCacheDir(config.modelsDir!),

@@ -12,11 +12,18 @@ export interface SamplerInfo {
   readonly automaticScheduler: 'karras' | 'exponential' | 'uniform' | 'ddim_uniform';
   readonly discardPenultimateSigma: boolean;
   readonly description: string;
+  /**
+   * On A1111, whether it samples on a schedule one can choose: its k-diffusion samplers do; DDIM (like
+   * PLMS, UniPC and DDIM CFG++, which we do not list) runs on its own timesteps and ignores a schedule
+   * override (A1111 modules/sd_samplers_kdiffusion.py applies sampler_noise_scheduler_override; the
+   * compvis/timesteps samplers never read it).
+   */
+  readonly a1111Schedules: boolean;
 }
 
 const sampler = (
   name: string, label: string, automaticScheduler: SamplerInfo['automaticScheduler'], description: string, discardPenultimateSigma = false,
-): SamplerInfo => ({ name, label, automaticScheduler, discardPenultimateSigma, description });
+): SamplerInfo => ({ name, label, automaticScheduler, discardPenultimateSigma, description, a1111Schedules: automaticScheduler !== 'ddim_uniform' });
 
 export const SAMPLERS: readonly SamplerInfo[] = [
   sampler('euler', 'Euler', 'uniform', 'first-order Euler; deterministic; A1111\'s API default'),

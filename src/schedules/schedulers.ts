@@ -18,6 +18,12 @@ export interface Scheduler {
   readonly description: string;
   /** Absent only for `automatic`, which stands for the sampler's default scheduler. */
   readonly sigmas?: (steps: number, table: SigmaTable) => number[];
+  /**
+   * Where stock A1111 v1.10's scheduler of the same label computes another schedule than this one (ours
+   * is ComfyUI's, as the companion's is): how. Such a scheduler only runs on companion instances, so that
+   * one name gives one schedule whichever instance takes the job.
+   */
+  readonly a1111Differs?: string;
 }
 
 
@@ -121,8 +127,14 @@ export const SCHEDULERS: readonly Scheduler[] = [
   { name: 'uniform', label: 'Uniform', description: 'k-diffusion get_sigmas: t = linspace(999, 0, n); same values as normal for SD tables', sigmas: (n, table) => withZero(linspace(table.sigmas.length - 1, 0, n).map((t) => timestepToSigma(table, t))) },
   { name: 'sgm_uniform', label: 'SGM Uniform', aliases: ['SGMUniform'], description: 'n+1 even timesteps with the last dropped: never reaches σmin before the final 0 (SDXL-Turbo/LCM style)', sigmas: (n, table) => evenTimesteps(n, table, true) },
   { name: 'ddim_uniform', label: 'DDIM', aliases: ['ddim'], description: 'ComfyUI ddim_uniform: every ⌊1000/n⌋-th table sigma from t=1 up, starts below σmax', sigmas: ddimUniform },
-  { name: 'beta', label: 'Beta', description: 'ComfyUI beta (α=β=0.6): timesteps at Beta quantiles, dense at both ends', sigmas: (n, table) => beta(n, table) },
-  { name: 'kl_optimal', label: 'KL Optimal', description: 'ComfyUI kl_optimal: evenly spaced in arctan σ, drops fast from σmax', sigmas: klOptimal },
+  {
+    name: 'beta', label: 'Beta', description: 'ComfyUI beta (α=β=0.6): timesteps at Beta quantiles, dense at both ends', sigmas: (n, table) => beta(n, table),
+    a1111Differs: 'stock A1111 v1.10.1 spaces its beta schedule linearly in σ between the quantiles (modules/sd_schedulers.py beta_scheduler)',
+  },
+  {
+    name: 'kl_optimal', label: 'KL Optimal', description: 'ComfyUI kl_optimal: evenly spaced in arctan σ, drops fast from σmax', sigmas: klOptimal,
+    a1111Differs: 'stock A1111 v1.10.1 ends its kl_optimal at σmin with no final 0 (modules/sd_schedulers.py kl_optimal)',
+  },
   { name: 'linear_quadratic', description: 'ComfyUI linear_quadratic (Mochi): built for flow models; on SD it stays near σmax for most steps', sigmas: (n, table) => linearQuadratic(n, table) },
   { name: 'align_your_steps', label: 'Align Your Steps', description: 'NVIDIA Align Your Steps list for the model family (A1111), log-linearly resampled to n', sigmas: alignYourSteps },
 ];

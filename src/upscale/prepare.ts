@@ -75,7 +75,11 @@ export async function prepareUpscale(image: Uint8Array, request: UpscaleParamete
  */
 export function finishUpscale(job: JobRecord, work: UpscaleWork, outcome: UpscaleOutcome): JobResult {
   const { model, modelHash } = outcome;
-  const parameters = { ...job.parameters, seed: outcome.seed, ran_on: outcome.ranOn, model: model ?? null, model_hash: modelHash ?? null };
+  const notes = [...((job.parameters['notes'] as string[] | undefined) ?? []), ...(outcome.notes ?? [])];
+  const parameters = {
+    ...job.parameters, seed: outcome.seed, ran_on: outcome.ranOn, model: model ?? null, model_hash: modelHash ?? null, notes,
+    ...(outcome.stepsRun !== undefined ? { steps_run: outcome.stepsRun } : {}),
+  };
   const text = infotext({
     prompt: work.prompt,
     negativePrompt: work.negativePrompt,

@@ -89,7 +89,7 @@ if (!skipFileWithout(t, existsSync(CHROMIUM) ? undefined : `no ${CHROMIUM} (apt-
     t.match(await page.textContent('.card .status'), /step \d+\/12/);
     const width = await page.$eval('.card .progress div', (bar) => (bar as HTMLElement).style.width);
     t.ok(/^\d+%$/.test(width) && parseInt(width, 10) > 0 && parseInt(width, 10) < 100, `progress bar part way: ${width}`);
-    t.match(fake.received[fake.received.length - 1]!['override_settings'], { live_previews_enable: true, show_progress_type: 'Approx cheap' }, 'the page asks for cheap previews');
+    t.match(fake.received[fake.received.length - 1]!['override_settings'], { show_progress_type: 'Approx cheap' }, 'the page asks for cheap previews');
     await shot('3-live-preview');
     fake.behaviour.hang = false;
     await page.waitForSelector('.card img.result', { timeout: 60_000 });

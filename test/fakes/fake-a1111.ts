@@ -3,6 +3,10 @@ import type { AddressInfo } from 'node:net';
 import sharp from 'sharp';
 import { concat, encodeRgbPng, pngChunk, readPngChunks, setPngText } from '../../src/images/png.js';
 import { photoLikePng } from './photo.js';
+import { UPSCALE_METHOD_NAMES } from '../../src/interpolation/methods.js';
+import { SCHEDULERS } from '../../src/schedules/schedulers.js';
+
+const SCHEDULER_NAMES = SCHEDULERS.map((s) => s.name);
 
 // A stand-in for AUTOMATIC1111 v1.10's /sdapi/v1 API, following its modules/api/api.py and models.py: field
 // defaults, 404 without init_images, 422 for unknown scripts, 401 under --api-auth, one generation at a
@@ -18,11 +22,16 @@ export interface FakeBehaviour {
   hang: boolean;
   /**
    * img2img answers 200 with a non-JSON body, or with JSON whose image is broken: not an image at all, a PNG
-   * cut in half, a PNG whose IDAT bytes are flipped under a valid CRC (only decoding tells), a JPEG (another
-   * samples_format), a whole PNG of half the size asked for, or a PNG with one IDAT byte changed and its
-   * CRC left as it was (what a flaky link does).
+   * cut in half, a PNG whose IDAT bytes are flipped under a valid CRC (only decoding tells), a JPEG or a
+   * WebP (an instance whose samples_format is jpg or webp), a JPEG cut short, a whole PNG of half the size
+   * asked for, or a PNG with one IDAT byte changed and its CRC left as it was (what a flaky link does).
    */
-  garbage: 'not-json' | 'bad-image' | 'truncated-png' | 'corrupt-png' | 'jpeg' | 'wrong-size' | 'flipped-byte' | undefined;
+  garbage: 'not-json' | 'bad-image' | 'truncated-png' | 'corrupt-png' | 'jpeg' | 'webp' | 'truncated-jpeg' | 'wrong-size' | 'flipped-byte' | undefined;
+  /**
+   * The companion's script raises (a bad argument, a bug): A1111 v1.10 logs it and runs the job stock
+   * (modules/scripts.py ScriptRunner.process catches script errors), so no companion field is in the infotext.
+   */
+  companionFails: boolean;
   /** Time per sampling step. */
   stepDelayMs: number;
   /** The process entry exits when sampling reaches this step (a crash mid-job); in-process it does nothing, see `onStep`. */
@@ -39,7 +48,7 @@ export interface FakeState {
   readonly payloads: Record<string, unknown>[];
 }
 
-const BEHAVIOUR_DEFAULTS: FakeBehaviour = { failAlways: undefined, hang: false, garbage: undefined, stepDelayMs: 2, exitAfterSteps: undefined };
+const BEHAVIOUR_DEFAULTS: FakeBehaviour = { failAlways: undefined, hang: false, garbage: undefined, companionFails: false, stepDelayMs: 2, exitAfterSteps: undefined };
 
 /** Options also set the initial behaviour. */
 export interface FakeA1111Options extends Readonly<Partial<FakeBehaviour>> {
@@ -53,6 +62,11 @@ export interface FakeA1111Options extends Readonly<Partial<FakeBehaviour>> {
   readonly control?: boolean;
   /** The loaded checkpoint, as Processed.js() reports it in `info` (sd_model_name, sd_model_hash). */
   readonly model?: { readonly name: string; readonly hash: string };
+  /**
+   * Its settings (opts.data) as /sdapi/v1/options lists them; A1111 v1.10's defaults for the keys we
+   * override unless given. Leave keys out to play an API-only install whose config never saved them.
+   */
+  readonly settings?: Record<string, unknown>;
   /**
    * Answer photo-like images (test/fakes/photo.ts), each encoded once per size and seed and then sent from
    * a cache, so that a benchmark measures the bytes a real answer has and not the fake's encoder.
@@ -77,6 +91,12 @@ const IMG2IMG_DEFAULTS = {
 };
 
 const PHOTO_CACHE_ENTRIES = 8;
+
+/** A1111 v1.10's defaults (modules/shared_options.py) for the settings the service overrides. */
+export const DEFAULT_SETTINGS: Readonly<Record<string, unknown>> = {
+  img2img_fix_steps: false, CLIP_stop_at_last_layers: 1, samples_format: 'png',
+  live_previews_enable: true, show_progress_every_n_steps: 10, show_progress_type: 'Approx NN',
+};
 
 const NUMBER_FIELDS = ['denoising_strength', 'cfg_scale'];
 const INTEGER_FIELDS = ['resize_mode', 'width', 'height', 'steps', 'seed', 'batch_size', 'n_iter'];
@@ -103,6 +123,10 @@ export class FakeA1111 {
   private server: Server | undefined;
   private port = 0;
   private readonly photoAnswers = new Map<string, Promise<Uint8Array>>();
+  /** opts.data: what /sdapi/v1/options shows, and what a job's overrides are laid over. */
+  readonly settings: Record<string, unknown>;
+  /** GET /sdapi/v1/options calls so far (each health probe makes one). */
+  settingsReads = 0;
   private queueLock: Promise<void> = Promise.resolve();
   private progress = { job_count: 0, sampling_step: 0, sampling_steps: 0, interrupted: false, started: 0 };
   /** The live preview /progress shows (A1111's shared.state.current_image), as its base64 PNG. */
@@ -112,6 +136,7 @@ export class FakeA1111 {
 
   constructor(private readonly options: FakeA1111Options = {}) {
     this.behaviour = { ...BEHAVIOUR_DEFAULTS, ...behaviourFields(options) };
+    this.settings = { ...(options.settings ?? DEFAULT_SETTINGS) };
   }
 
   get url(): string {
@@ -151,6 +176,10 @@ export class FakeA1111 {
     }
     if (request.method === 'GET' && path === '/sdapi/v1/schedulers') {
       return this.options.schedulers === false ? send(404, { detail: 'Not Found' }) : send(200, V110_SCHEDULERS);
+    }
+    if (request.method === 'GET' && path === '/sdapi/v1/options') {
+      this.settingsReads++;
+      return send(200, this.settings);
     }
     if (request.method === 'GET' && path === '/sdapi/v1/progress') return send(200, this.progressBody(query.get('skip_current_image') !== 'false'));
     if (request.method === 'POST' && path === '/sdapi/v1/interrupt') {
@@ -204,7 +233,9 @@ export class FakeA1111 {
     }
     for (const script of Object.keys(request.alwayson_scripts)) {
       if (!(this.options.companion && script.toLowerCase() === 'latent upscale companion')) {
-        return send(422, { detail: `always on script ${script} not found` });
+        // get_script looks the title up through script_name_to_index, which raises this before init_script_args
+        // could say "always on script … not found" (A1111 v1.10.1 modules/api/api.py).
+        return send(422, { detail: `Script '${script}' not found` });
       }
     }
     const image = String(images[0]).replace(/^data:[^,]*,/, '');
@@ -218,9 +249,13 @@ export class FakeA1111 {
       return void response.end('<html>Internal proxy error</html>');
     }
     const seed = request.seed === -1 ? 1234567 : request.seed;
+    const infotext = [
+      request.prompt,
+      [`Steps: ${request.steps}`, `Sampler: ${String(request.sampler_name)}`, `Seed: ${seed}`, `Size: ${request.width}x${request.height}`, ...this.companionFields(request.alwayson_scripts)].join(', '),
+    ].filter((line) => line !== '').join('\n');
     const png = this.options.photo === true && this.behaviour.garbage === undefined
-      ? await this.photoAnswer(request.width, request.height, seed)
-      : await answerImage(this.behaviour.garbage, request.width, request.height, seed);
+      ? await this.photoAnswer(request.width, request.height, seed, infotext)
+      : await answerImage(this.behaviour.garbage, request.width, request.height, infotext);
     const model = this.options.model ?? FAKE_MODEL;
     this.onAnswer?.();
     send(200, {
@@ -228,17 +263,29 @@ export class FakeA1111 {
       parameters: { ...request, init_images: null },
       info: JSON.stringify({
         seed, width: request.width, height: request.height, sampler_name: request.sampler_name, steps: request.steps, denoising_strength: request.denoising_strength,
-        sd_model_name: model.name, sd_model_hash: model.hash,
+        sd_model_name: model.name, sd_model_hash: model.hash, infotexts: [infotext],
       }),
     });
   }
 
-  private photoAnswer(width: number, height: number, seed: number): Promise<Uint8Array> {
-    const key = `${width}x${height} ${seed}`;
+  /**
+   * What the companion adds to the infotext when it runs (its p.extra_generation_params): nothing when it is
+   * not asked for, is off, or fails, as a script that raises leaves the job to run stock.
+   */
+  private companionFields(scripts: Record<string, unknown>): string[] {
+    const entry = Object.entries(scripts).find(([title]) => title.toLowerCase() === 'latent upscale companion')?.[1] as { args?: unknown[] } | undefined;
+    const [enabled, method, scheduler] = entry?.args ?? [];
+    if (enabled !== true || this.behaviour.companionFails) return [];
+    if (!UPSCALE_METHOD_NAMES.includes(String(method)) || !SCHEDULER_NAMES.includes(String(scheduler))) return [];
+    return [`Latent upscale method: ${String(method)}`, ...(scheduler === 'automatic' ? [] : [`Latent upscale schedule: ${String(scheduler)}`])];
+  }
+
+  private photoAnswer(width: number, height: number, seed: number, infotext: string): Promise<Uint8Array> {
+    const key = `${width}x${height} ${seed} ${infotext}`;
     let png = this.photoAnswers.get(key);
     if (png === undefined) {
       if (this.photoAnswers.size >= PHOTO_CACHE_ENTRIES) this.photoAnswers.clear();
-      png = photoLikePng(width, height, seed).then((photo) => setPngText(photo, 'parameters', `fake a1111, seed ${seed}`));
+      png = photoLikePng(width, height, seed).then((photo) => setPngText(photo, 'parameters', infotext));
       this.photoAnswers.set(key, png);
     }
     return png;
@@ -252,12 +299,19 @@ export class FakeA1111 {
     await previous;
     this.concurrent++;
     this.maxConcurrent = Math.max(this.maxConcurrent, this.concurrent);
+    let restore = (): void => undefined;
     try {
-      const fixSteps = request.override_settings?.['img2img_fix_steps'] === true;
+      // Overrides laid over opts.data for the job; afterwards only keys opts.data had are restored, as
+      // A1111 v1.10 does (modules/processing.py process_images: stored_opts skips absent keys).
+      const overrides = request.override_settings ?? {};
+      const stored = Object.fromEntries(Object.keys(overrides).filter((key) => key in this.settings).map((key) => [key, this.settings[key]]));
+      Object.assign(this.settings, overrides);
+      restore = () => Object.assign(this.settings, stored);
+      const fixSteps = this.settings['img2img_fix_steps'] === true;
       const steps = fixSteps ? request.steps : Math.trunc(Math.min(request.denoising_strength, 0.999) * request.steps) + 1;
       this.progress = { job_count: 1, sampling_step: 0, sampling_steps: steps, interrupted: false, started: Date.now() };
       // Live previews as A1111 makes them with live_previews_enable: a new image every n steps.
-      const every = request.override_settings?.['live_previews_enable'] === true ? Number(request.override_settings['show_progress_every_n_steps'] ?? 10) : 0;
+      const every = this.settings['live_previews_enable'] === true ? Number(this.settings['show_progress_every_n_steps'] ?? 10) : 0;
       for (let step = 1; step <= steps && !this.progress.interrupted; step++) {
         await sleep(this.behaviour.stepDelayMs);
         await this.whileHung();
@@ -267,6 +321,7 @@ export class FakeA1111 {
         if (step === this.holdAfterStep) this.behaviour.hang = true;
       }
     } finally {
+      restore();
       this.progress.job_count = 0;
       this.currentImage = null;
       this.concurrent--;
@@ -300,8 +355,8 @@ export function fakePreview(step: number): Uint8Array {
 }
 
 /** The image img2img sends: what it generated, or the kind of broken image `garbage` asks for. */
-async function answerImage(garbage: FakeBehaviour['garbage'], width: number, height: number, seed: number): Promise<Uint8Array> {
-  const generated = (w: number, h: number): Uint8Array => setPngText(encodeRgbPng(w, h, (x, y) => [x % 256, y % 256, 128]), 'parameters', `fake a1111, seed ${seed}`);
+async function answerImage(garbage: FakeBehaviour['garbage'], width: number, height: number, infotext: string): Promise<Uint8Array> {
+  const generated = (w: number, h: number): Uint8Array => setPngText(encodeRgbPng(w, h, (x, y) => [x % 256, y % 256, 128]), 'parameters', infotext);
   if (garbage === 'bad-image') return Buffer.from('these bytes are not an image');
   if (garbage === 'wrong-size') return generated(width / 2, height / 2);
   const png = generated(width, height);
@@ -313,6 +368,11 @@ async function answerImage(garbage: FakeBehaviour['garbage'], width: number, hei
     return changed;
   }
   if (garbage === 'jpeg') return sharp(Buffer.from(png)).jpeg().toBuffer();
+  if (garbage === 'webp') return sharp(Buffer.from(png)).webp({ lossless: true }).toBuffer();
+  if (garbage === 'truncated-jpeg') {
+    const jpeg = await sharp(Buffer.from(png)).jpeg().toBuffer();
+    return jpeg.subarray(0, Math.floor(jpeg.length / 2));
+  }
   return png;
 }
 

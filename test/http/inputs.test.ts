@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import t from 'tap';
 import { encodeNpy } from '../../src/formats/npy.js';
-import { encodeRgbPng } from '../../src/images/png.js';
+import { concat, encodeRgbPng, pngChunk, readPngChunks } from '../../src/images/png.js';
 import { latent } from '../../src/latent/tensor.js';
 import { multipartBody, pngBase64, startService, testPng } from '../helpers/service.js';
 
@@ -177,4 +177,27 @@ t.test('POST /latents/resize is bounded in latent cells by MAX_OUTPUT_MEGAPIXELS
   t.match(tooMany.json(), { statusCode: 413, code: 'LATENT_TOO_LARGE', message: /has 5000000 values; the limit is 4000000/ });
   const png = await service.app.inject({ method: 'POST', url: '/latents/resize?scale=2', payload: Buffer.from(testPng()), headers: { 'content-type': 'application/octet-stream' } });
   t.match(png.json(), { statusCode: 422, code: 'LATENT_UNREADABLE', message: /^body: not a \.npy, safetensors or ComfyUI \.latent file \(it starts with 89504e470d0a1a0a; it is a PNG image/ });
+});
+
+t.test('palette transparency, grey + alpha and an RGB colour key are flattened too, as A1111 flattens any image with transparency', async (t) => {
+  // Left half opaque, right half transparent red: every kind must reach A1111 white on the right.
+  const rgba = Buffer.alloc(8 * 4 * 4);
+  for (let i = 0; i < 32; i++) rgba.set(i % 8 < 4 ? [0, 200, 0, 255] : [255, 0, 0, 0], i * 4);
+  const raw = { raw: { width: 8, height: 4, channels: 4 as const } };
+  const rgb = encodeRgbPng(8, 4, (x) => (x < 4 ? [0, 200, 0] : [255, 0, 0]));
+  const chunks = readPngChunks(rgb);
+  // tRNS for colour type 2: the 16-bit red, green and blue of the one transparent colour (PNG spec §11.3.2.1).
+  const colourKey = concat([rgb.subarray(0, 8), chunks[0]!.stored, pngChunk('tRNS', Uint8Array.from([0, 255, 0, 0, 0, 0])), ...chunks.slice(1).map((c) => c.stored)]);
+  const kinds: Record<string, Uint8Array> = {
+    'palette with tRNS': await sharp(rgba, raw).png({ palette: true }).toBuffer(),
+    'grey + alpha': await sharp(rgba, raw).toColourspace('b-w').png().toBuffer(),
+    'RGB colour key': colourKey,
+  };
+  for (const [kind, png] of Object.entries(kinds)) {
+    const response = await post('/upscale', { image: Buffer.from(png).toString('base64'), scale: 2 });
+    t.equal(response.statusCode, 200, `${kind}: ${response.body.slice(0, 120)}`);
+    const sent = await lastInitImage();
+    t.same(sent.pixel(6, 1), [255, 255, 255], `${kind}: the transparent part arrives white`);
+    t.not(sent.pixel(1, 1).join(), '255,255,255', `${kind}: the opaque part is kept`);
+  }
 });

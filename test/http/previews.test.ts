@@ -63,12 +63,12 @@ t.test('a1111: previews are turned on for the job and A1111\'s current_image is 
   const held = await preview();
   t.equal(held.headers['content-type'], 'image/png', 'A1111\'s own format, as it sent it');
   t.ok(held.rawPayload.equals(Buffer.from(fakePreview(4))), 'the very image A1111 showed at step 4');
-  t.match(fake.received[fake.received.length - 1]!['override_settings'], { live_previews_enable: true, show_progress_every_n_steps: 2, show_progress_type: 'Approx cheap' });
+  t.match(fake.received[fake.received.length - 1]!['override_settings'], { show_progress_every_n_steps: 2, show_progress_type: 'Approx cheap' }, 'live previews are on at the instance already; every 2 steps, cheap');
   fake.behaviour.hang = false;
   await until(async () => ((await service.app.inject({ url: `/jobs/${job.id}` })).json() as { state: string }).state === 'succeeded', 10_000);
   const quiet = await submitJob<{ id: string }>(service.app, { steps: 2 });
   await until(async () => ((await service.app.inject({ url: `/jobs/${quiet.id}` })).json() as { state: string }).state === 'succeeded', 10_000);
-  t.notOk('live_previews_enable' in (fake.received[fake.received.length - 1]!['override_settings'] as object), 'no preview settings when previews are off');
+  t.notOk('show_progress_type' in (fake.received[fake.received.length - 1]!['override_settings'] as object), 'no preview settings when previews are off');
   t.match((await service.app.inject({ url: `/jobs/${quiet.id}/preview` })).json(), { code: 'PREVIEW_NOT_READY' });
 });
 

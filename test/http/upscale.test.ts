@@ -1,7 +1,10 @@
 import t from 'tap';
 import { getPngText } from '../../src/images/png.js';
 import { sniffImage } from '../../src/images/sniff.js';
-import { multipartBody, pngBase64, startService, testPng } from '../helpers/service.js';
+import { multipartBody, pngBase64, startService, testPng, until } from '../helpers/service.js';
+import { loadConfig } from '../../src/config.js';
+import { buildApp } from '../../src/http/app.js';
+import { DEFAULT_SETTINGS, FakeA1111 } from '../fakes/fake-a1111.js';
 
 t.test('companion mode: the exact img2img payload, and a PNG of the target size with infotext', async (t) => {
   const service = await startService({ companion: true });
@@ -32,7 +35,8 @@ t.test('companion mode: the exact img2img payload, and a PNG of the target size 
     n_iter: 1,
     send_images: true,
     save_images: false,
-    override_settings: { img2img_fix_steps: true, CLIP_stop_at_last_layers: 2, samples_format: 'png' },
+    // samples_format png is the instance's own already, so it is not overridden.
+    override_settings: { img2img_fix_steps: true, CLIP_stop_at_last_layers: 2 },
     override_settings_restore_afterwards: true,
     alwayson_scripts: { 'Latent Upscale Companion': { args: [true, 'bislerp', 'karras'] } },
   });
@@ -62,10 +66,11 @@ t.test('native mode: scheduler field and fix-steps override, no scripts; other m
     n_iter: 1,
     send_images: true,
     save_images: false,
-    override_settings: { img2img_fix_steps: false, CLIP_stop_at_last_layers: 1, samples_format: 'png' },
+    // Fix steps off, clip skip 1 and png are the instance's own settings: nothing to override.
+    override_settings: {},
     override_settings_restore_afterwards: true,
-    scheduler: 'simple',
-  }, 'defaults: 2x, 30 steps, denoise 0.5, cfg 7, Euler, clip skip 1 (sent, so the instance\'s own setting cannot apply); A1111\'s scheduler name; no scripts');
+    scheduler: 'Simple',
+  }, 'defaults: 2x, 30 steps, denoise 0.5, cfg 7, Euler; no override where the instance already has the value; A1111\'s scheduler label; no scripts');
 
   const refused = await service.app.inject({ method: 'POST', url: '/upscale', payload: { image: pngBase64(), method: 'nearest-exact' } });
   t.equal(refused.statusCode, 422);
@@ -73,12 +78,12 @@ t.test('native mode: scheduler field and fix-steps override, no scripts; other m
   t.equal(service.fakes[0]!.received.length, 1, 'nothing was sent to A1111');
 });
 
-t.test('A1111 older than 1.9 (no /schedulers): automatic only, no scheduler field', async (t) => {
+t.test('A1111 older than 1.9.1 (no /schedulers): automatic only, no scheduler field', async (t) => {
   const service = await startService({ companion: false, schedulers: false });
   t.teardown(() => service.close());
   const refused = await service.app.inject({ method: 'POST', url: '/upscale', payload: { image: pngBase64(), method: 'bilinear', scheduler: 'karras' } });
   t.equal(refused.statusCode, 422);
-  t.match(refused.json().message, /scheduler 'karras' needs A1111 1\.9 or newer, or the companion extension .*allowed: automatic/);
+  t.match(refused.json().message, /scheduler 'karras' needs A1111 1\.9\.1 or newer, or the companion extension \(this A1111 has no \/sdapi\/v1\/schedulers, which came in 1\.9\.1; allowed: automatic\)/);
   const ok = await service.app.inject({ method: 'POST', url: '/upscale', payload: { image: pngBase64(), method: 'bilinear', scheduler: 'automatic' } });
   t.equal(ok.statusCode, 200, ok.body);
   t.notOk('scheduler' in service.fakes[0]!.received[0]!);
@@ -93,7 +98,7 @@ t.test('multipart upload, JSON response on request, sizes rounded to multiples o
   const body = response.json() as { images: string[]; parameters: Record<string, unknown> };
   t.same(sniffImage(Buffer.from(body.images[0]!, 'base64')), { format: 'png', width: 1000, height: 1000 });
   t.same([body.parameters['width'], body.parameters['height'], body.parameters['fix_steps'], body.parameters['seed'], body.parameters['clip_skip']], [1000, 1000, false, 5, 3]);
-  t.same(service.fakes[0]!.received[0]!['override_settings'], { img2img_fix_steps: false, CLIP_stop_at_last_layers: 3, samples_format: 'png' });
+  t.same(service.fakes[0]!.received[0]!['override_settings'], { CLIP_stop_at_last_layers: 3 });
   t.same(body.parameters['notes'], ['size 1001×999 rounded to 1000×1000 (multiples of 8)']);
   t.equal(service.fakes[0]!.received[0]!['init_images'] instanceof Array && (service.fakes[0]!.received[0]!['init_images'] as string[])[0], Buffer.from(testPng(40, 40)).toString('base64'));
 });
@@ -105,4 +110,69 @@ t.test('seed -1 draws a seed and returns it', async (t) => {
   const seed = response.json().parameters.seed as number;
   t.ok(Number.isInteger(seed) && seed >= 0 && seed < 2 ** 32);
   t.equal(service.fakes[0]!.received[0]!['seed'], seed, 'the drawn seed is what A1111 got');
+});
+
+t.test('DDIM on A1111 takes no schedule: a chosen one is a 422 naming the samplers that take one; automatic (or ddim_uniform, the same) runs', async (t) => {
+  const service = await startService({ companion: true, schedulers: true });
+  t.teardown(() => service.close());
+  const fake = service.fakes[0]!;
+  const refused = await service.app.inject({ method: 'POST', url: '/upscale', payload: { image: pngBase64(), sampler: 'DDIM', scheduler: 'karras' } });
+  t.equal(refused.statusCode, 422);
+  t.match(refused.json(), { code: 'UNSUPPORTED_BY_BACKEND', message: /^scheduler 'karras' does not apply to DDIM on A1111, which runs it on its own timesteps \(use scheduler automatic, or a sampler that takes a schedule: euler, euler_ancestral, .*dpmpp_2m,/ });
+  t.notMatch(refused.json().message, /, ddim[,)]/, 'DDIM is not offered as one that takes a schedule');
+  t.equal(fake.received.length, 0, 'nothing was sent');
+  for (const scheduler of ['automatic', 'ddim_uniform']) {
+    const ok = await service.app.inject({ method: 'POST', url: '/upscale', payload: { image: pngBase64(), sampler: 'DDIM', scheduler, steps: 3 } });
+    t.equal(ok.statusCode, 200, ok.body);
+    t.same((fake.received[fake.received.length - 1]!['alwayson_scripts'] as Record<string, { args: unknown[] }>)['Latent Upscale Companion']!.args[2], 'automatic', `${scheduler}: the companion is told automatic, and writes no schedule`);
+  }
+});
+
+t.test('one scheduler name, one schedule: beta and kl_optimal, which stock A1111 computes otherwise, run on companion instances only', async (t) => {
+  const fleet = await startService([{ companion: false, schedulers: true }, { companion: true, schedulers: true }]);
+  t.teardown(() => fleet.close());
+  const [stock, companion] = fleet.fakes as [FakeA1111, FakeA1111];
+  for (const scheduler of ['beta', 'kl_optimal']) {
+    const ok = await fleet.app.inject({ method: 'POST', url: '/upscale', payload: { image: pngBase64(), scheduler, steps: 3 }, headers: { accept: 'application/json' } });
+    t.equal(ok.statusCode, 200, ok.body);
+    t.equal(ok.json().parameters.ran_on, companion.url, `${scheduler} ran on the companion instance`);
+  }
+  t.equal(stock.received.length, 0, 'the stock instance got none of them');
+  const alone = await startService({ companion: false, schedulers: true });
+  t.teardown(() => alone.close());
+  const refused = await alone.app.inject({ method: 'POST', url: '/upscale', payload: { image: pngBase64(), method: 'bilinear', scheduler: 'kl_optimal' } });
+  t.equal(refused.statusCode, 422);
+  t.match(refused.json().message, /^scheduler 'kl_optimal' runs only where the companion computes it: stock A1111 v1\.10\.1 ends its kl_optimal at σmin with no final 0 .*; install the companion extension/);
+});
+
+t.test('overrides: none equal to the instance\'s own settings; keys its settings lack are named in the log and /readyz, as A1111 would leave them changed', async (t) => {
+  const apiOnly = Object.fromEntries(Object.entries(DEFAULT_SETTINGS).filter(([key]) => key !== 'img2img_fix_steps'));
+  const lines: string[] = [];
+  const fake = await new FakeA1111({ companion: true, schedulers: true, settings: apiOnly }).start();
+  t.teardown(() => fake.stop());
+  const app = await buildApp(loadConfig({ A1111_URLS: fake.url, HEALTH_CHECK_INTERVAL_SECONDS: '0.2', LOG_LEVEL: 'info' }), { logStream: { write: (line) => void lines.push(line) } });
+  await app.ready();
+  t.teardown(() => app.close());
+  const service = { app };
+  const ok = await service.app.inject({ method: 'POST', url: '/upscale', payload: { image: pngBase64(), steps: 3, clip_skip: 2 } });
+  t.equal(ok.statusCode, 200, ok.body);
+  t.same(fake.received[0]!['override_settings'], { img2img_fix_steps: true, CLIP_stop_at_last_layers: 2 }, 'only what differs');
+  t.equal(fake.settings['CLIP_stop_at_last_layers'], 1, 'a key the instance has is restored');
+  t.equal(fake.settings['img2img_fix_steps'], true, 'the absent one stays changed, as A1111 leaves it');
+  const ready = (await service.app.inject({ url: '/readyz' })).json() as { backends: Record<string, { units: { warning?: string }[] }> };
+  t.match(ready.backends['a1111']!.units[0]!.warning, /^its settings have no img2img_fix_steps \(an API-only install\?\): A1111 applies such an override but never restores it/);
+  const reads = fake.settingsReads;
+  await until(() => fake.settingsReads >= reads + 3, 10_000); // three more probes, each of which would log again
+  t.equal(lines.filter((line) => line.includes('its settings have no img2img_fix_steps')).length, 1, 'logged once, not at every probe');
+});
+
+t.test('the steps A1111 actually ran are reported as steps_run (its /progress sampling_steps)', async (t) => {
+  const service = await startService({ companion: true, schedulers: true, stepDelayMs: 40 });
+  t.teardown(() => service.close());
+  // Without fix steps A1111 runs int(0.5 · 30) + 1 = 16 of the 30; with it, all 30.
+  for (const [fixSteps, ran] of [[false, 16], [true, 30]] as const) {
+    const ok = await service.app.inject({ method: 'POST', url: '/upscale', payload: { image: pngBase64(), steps: 30, fix_steps: fixSteps }, headers: { accept: 'application/json' } });
+    t.equal(ok.statusCode, 200, ok.body);
+    t.equal(ok.json().parameters.steps_run, ran, `fix steps ${fixSteps}: ${ran} steps ran`);
+  }
 });

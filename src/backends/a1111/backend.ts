@@ -18,13 +18,14 @@ export class A1111Backend implements Backend {
   private readonly listeners: (() => void)[] = [];
   private healthTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly config: A1111Config, dispatcher?: Dispatcher) {
+  constructor(private readonly config: A1111Config, dispatcher?: Dispatcher, log?: (message: string) => void) {
     const policy = {
       progressIntervalMs: config.progressIntervalMs,
       stallMs: config.a1111StallMs,
       maxFailures: config.a1111MaxFailures,
       checkPixels: config.a1111CheckPixels,
       quarantineMs: 4 * config.healthCheckIntervalMs,
+      ...(log ? { log } : {}),
     };
     this.instances = config.a1111.map((endpoint) => new A1111Instance(
       new A1111Client(endpoint, { timeoutMs: config.a1111TimeoutMs, probeTimeoutMs: config.a1111ProbeTimeoutMs, ...(dispatcher ? { dispatcher } : {}) }),
@@ -59,6 +60,7 @@ export class A1111Backend implements Backend {
         busy: i.busy,
         ...(i.mode ? { mode: i.mode.kind, a1111: i.mode } : {}),
         ...(i.lastError ? { error: i.lastError } : {}),
+        ...(i.warning ? { warning: i.warning } : {}),
       })),
       models: [],
       modelErrors: [],

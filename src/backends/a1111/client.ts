@@ -53,6 +53,11 @@ export class A1111Client {
   }
 
   /** With `image`, the live preview comes too (megabytes at Full size; only polled for jobs that want it). */
+  /** The instance's settings (opts.data), what override_settings may change for a job. */
+  settings(): Promise<Record<string, unknown>> {
+    return this.call('GET', '/sdapi/v1/options');
+  }
+
   progress(image = false): Promise<A1111Progress> {
     return this.call('GET', `/sdapi/v1/progress?skip_current_image=${image ? 'false' : 'true'}`);
   }

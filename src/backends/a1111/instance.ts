@@ -3,7 +3,7 @@ import type { PreviewImage, ProgressReport, UpscaleOutcome, UpscaleWork } from '
 import { readImageHeader } from '../../images/sniff.js';
 import { readImg2imgAnswer } from './answer.js';
 import type { A1111Client, A1111Progress } from './client.js';
-import { COMPANION_SCRIPT_TITLE, img2imgPayload, type A1111Mode } from './payload.js';
+import { COMPANION_SCRIPT_TITLE, OVERRIDE_KEYS, companionProblem, img2imgPayload, type A1111Mode } from './payload.js';
 import { asBuffer } from '../../formats/bytes.js';
 
 export interface InstancePolicy {
@@ -17,6 +17,7 @@ export interface InstancePolicy {
   /** How long it stays out the first time; each further failure while out of favour doubles it. */
   readonly quarantineMs: number;
   readonly now?: () => number;
+  readonly log?: (message: string) => void;
 }
 
 const MAX_QUARANTINE_MS = 5 * 60_000;
@@ -36,6 +37,11 @@ export class A1111Instance {
   private outUntil = 0;
   private probeError: string | undefined;
   private faultError: string | undefined;
+  /** The instance's settings at the last probe; undefined when it would not say (older A1111, no access). */
+  private settings: Readonly<Record<string, unknown>> | undefined;
+  /** Override keys its settings lack, already logged. */
+  private sticky = '';
+  warning: string | undefined;
 
   constructor(readonly client: A1111Client, private readonly policy: InstancePolicy) {}
 
@@ -54,15 +60,30 @@ export class A1111Instance {
   /** Probe the instance; on success it is reachable and its mode is known, on failure it is marked down. */
   async detect(): Promise<void> {
     try {
-      const [scripts, schedulers] = await Promise.all([this.client.scripts(), this.client.schedulers()]);
+      const [scripts, schedulers, settings] = await Promise.all([this.client.scripts(), this.client.schedulers(), this.client.settings().catch(() => undefined)]);
       const companion = scripts.img2img.map((s) => s.toLowerCase()).includes(COMPANION_SCRIPT_TITLE.toLowerCase());
       this.mode = { kind: companion ? 'companion' : 'native', schedulers };
+      this.noteSettings(settings);
       this.reachable = true;
       this.probeError = undefined;
     } catch (error) {
       this.reachable = false;
       this.probeError = (error as Error).message;
     }
+  }
+
+  /**
+   * Keeps the settings, and warns (once per change, in the log and /readyz) of override keys they lack:
+   * A1111 saves only keys present in opts.data before a job and restores those (modules/processing.py
+   * process_images, stored_opts), so an absent one keeps the job's value afterwards, for its UI users too.
+   */
+  private noteSettings(settings: Record<string, unknown> | undefined): void {
+    this.settings = settings;
+    const missing = settings === undefined ? [] : OVERRIDE_KEYS.filter((key) => !(key in settings));
+    const sticky = missing.join(', ');
+    this.warning = sticky === '' ? undefined : `its settings have no ${sticky} (an API-only install?): A1111 applies such an override but never restores it, so a job's value stays for everyone else on this instance`;
+    if (sticky !== this.sticky && this.warning !== undefined) this.policy.log?.(`A1111 at ${this.url}: ${this.warning}`);
+    this.sticky = sticky;
   }
 
   succeeded(): void {
@@ -90,7 +111,7 @@ export class A1111Instance {
    * interrupts A1111; the call then rejects with the cancel's reason or a 504 naming the stall.
    */
   async run(work: UpscaleWork, onProgress: (report: ProgressReport) => void, signal: AbortSignal): Promise<UpscaleOutcome> {
-    const payload = img2imgPayload(work, this.mode!, asBuffer(work.image).toString('base64'));
+    const payload = img2imgPayload(work, this.mode!, asBuffer(work.image).toString('base64'), this.settings);
     const stall = new AbortController();
     const call = AbortSignal.any([signal, stall.signal]);
     let interrupting: Promise<void> | undefined;
@@ -101,7 +122,15 @@ export class A1111Instance {
       const response = await this.client.img2img(payload, call);
       call.throwIfAborted();
       const answer = await readImg2imgAnswer(response, work, `A1111 at ${this.url}`, this.policy.checkPixels);
-      return { ...answer, seed: answer.seed ?? work.seed, ranOn: this.url };
+      const skipped = this.mode!.kind === 'companion' ? companionProblem(answer.infotext, work) : undefined;
+      if (skipped !== undefined) {
+        throw new BackendError(`A1111 at ${this.url} ran the job without the companion: ${skipped}. A1111 logs a failing always-on script and goes on with its own bilinear upscale and schedule (modules/scripts.py ScriptRunner.process), so its console says why`, 'BACKEND_BAD_ANSWER');
+      }
+      const stepsRun = watch.stepsRun();
+      return {
+        png: answer.png, seed: answer.seed ?? work.seed, ranOn: this.url, notes: answer.notes,
+        ...(answer.model ? { model: answer.model } : {}), ...(answer.modelHash ? { modelHash: answer.modelHash } : {}), ...(stepsRun !== undefined ? { stepsRun } : {}),
+      };
     } catch (error) {
       if (!call.aborted) throw error;
       // Give /interrupt a moment to land (a shutting-down service would otherwise exit first), no more:
@@ -118,9 +147,10 @@ export class A1111Instance {
    * Polls /progress, one poll at a time; calls `onStall` once the step has not moved for stallMs. With
    * `previews`, each new current_image goes out with the report (A1111 repeats the latest on every poll).
    */
-  private watchProgress(onProgress: (report: ProgressReport) => void, onStall: () => void, previews: boolean): { stop(): void } {
+  private watchProgress(onProgress: (report: ProgressReport) => void, onStall: () => void, previews: boolean): { stop(): void; stepsRun(): number | undefined } {
     let lastState = '';
     let lastImage: string | null | undefined;
+    let stepsRun: number | undefined;
     let lastChange = this.now();
     let polling = false;
     const timer = setInterval(() => {
@@ -137,13 +167,14 @@ export class A1111Instance {
           lastState = state;
           lastChange = this.now();
         }
+        if (progress.state.job_count > 0 && progress.state.sampling_steps > 0) stepsRun = progress.state.sampling_steps;
         const image = progress.current_image;
         const preview = previews && typeof image === 'string' && image !== '' && image !== lastImage ? previewImage(progress, image) : undefined;
         lastImage = image;
         onProgress({ ...progressReport(progress), ...(preview ? { preview } : {}) });
       }, () => undefined).finally(() => (polling = false));
     }, this.policy.progressIntervalMs);
-    return { stop: () => clearInterval(timer) };
+    return { stop: () => clearInterval(timer), stepsRun: () => stepsRun };
   }
 
   private now(): number {

@@ -10,6 +10,7 @@ const unitSchema = z.object({
   busy: z.boolean(),
   mode: z.string().optional(),
   error: z.string().optional(),
+  warning: z.string().optional().describe('Usable, but something to know: an A1111 whose settings lack keys we override, which it then never restores'),
   worker: z.string().optional().describe('Redis mode: the worker process it belongs to'),
 });
 
