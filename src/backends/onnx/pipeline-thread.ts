@@ -63,9 +63,11 @@ async function handle(message: ThreadRequest): Promise<void> {
       // Encoded here too, so that the main thread only passes the bytes on.
       onPreview: async (step, steps, image) => {
         const bytes = await encodePreview(image.width, image.height, image.pixels);
-        reply({ kind: 'preview', id, preview: { step, steps, mime: PREVIEW_MIME, bytes } }, [bytes.buffer as ArrayBuffer]);
+        // Copied, not transferred: sharp's output may share its ArrayBuffer with other buffers.
+        reply({ kind: 'preview', id, preview: { step, steps, mime: PREVIEW_MIME, bytes } });
       },
     });
+    // toRgb's pixels own their ArrayBuffer, so it can move to the main thread without a copy.
     reply({ kind: 'done', id, output }, [output.pixels.buffer as ArrayBuffer]);
   } catch (error) {
     const thrown = error as Error;

@@ -52,7 +52,8 @@ export class PipelineThread {
     const cancel = (): void => this.worker?.postMessage({ kind: 'cancel', id: sent } satisfies ThreadRequest);
     signal.addEventListener('abort', cancel, { once: true });
     try {
-      const reply = await this.send((id) => ((sent = id), { kind: 'run', id, name, folder, request }), hooks, [request.image.pixels.buffer as ArrayBuffer]);
+      // The input's pixels are copied (a decoder's buffer may share its ArrayBuffer); the result moves back.
+      const reply = await this.send((id) => ((sent = id), { kind: 'run', id, name, folder, request }), hooks);
       if (reply.kind !== 'done') throw new Error(`pipeline thread: unexpected ${reply.kind} to run`);
       return reply.output;
     } catch (error) {
