@@ -78,7 +78,8 @@ export async function runImg2img(model: StableDiffusionModel, engine: SessionPoo
   let denoised: Float32Array | undefined;
   const denoiser: typeof guided = async (x, sigma) => (denoised = await guided(x, sigma));
   const steps = schedule.sigmas.length - 1;
-  const preview = request.preview;
+  // A preview that fails (a JPEG error, a full decode out of memory) ends previews for this job, not the job.
+  let preview = request.preview;
   hooks.onSampling?.();
   const sampled = await NATIVE_SAMPLERS[schedule.sampler]!(padded.data, denoiser, {
     sigmas: schedule.sigmas,
@@ -87,7 +88,11 @@ export async function runImg2img(model: StableDiffusionModel, engine: SessionPoo
       await hooks.onStep?.(step, steps);
       if (preview === undefined || preview.mode === 'off' || hooks.onPreview === undefined || denoised === undefined || !isPreviewStep(step, steps, preview.every)) return;
       const estimate = crop({ ...padded, data: denoised }, 0, 0, targetHeight, targetWidth);
-      await hooks.onPreview(step, steps, preview.mode === 'cheap' ? cheapPreview(estimate, model.family.previewFactors) : toRgb(await vaeDecode(model, estimate, tiles)));
+      try {
+        await hooks.onPreview(step, steps, preview.mode === 'cheap' ? cheapPreview(estimate, model.family.previewFactors) : toRgb(await vaeDecode(model, estimate, tiles)));
+      } catch {
+        preview = undefined;
+      }
     },
   });
   const result = crop({ ...padded, data: sampled }, 0, 0, targetHeight, targetWidth);

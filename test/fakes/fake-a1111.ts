@@ -127,6 +127,8 @@ export class FakeA1111 {
   readonly settings: Record<string, unknown>;
   /** GET /sdapi/v1/options calls so far (each health probe makes one). */
   settingsReads = 0;
+  /** GET /sdapi/v1/progress calls so far. */
+  progressReads = 0;
   private queueLock: Promise<void> = Promise.resolve();
   private progress = { job_count: 0, sampling_step: 0, sampling_steps: 0, interrupted: false, started: 0 };
   /** The live preview /progress shows (A1111's shared.state.current_image), as its base64 PNG. */
@@ -181,7 +183,10 @@ export class FakeA1111 {
       this.settingsReads++;
       return send(200, this.settings);
     }
-    if (request.method === 'GET' && path === '/sdapi/v1/progress') return send(200, this.progressBody(query.get('skip_current_image') !== 'false'));
+    if (request.method === 'GET' && path === '/sdapi/v1/progress') {
+      this.progressReads++;
+      return send(200, this.progressBody(query.get('skip_current_image') !== 'false'));
+    }
     if (request.method === 'POST' && path === '/sdapi/v1/interrupt') {
       this.interruptCount++;
       this.progress.interrupted = true;

@@ -17,6 +17,8 @@ t.test('a job belongs to the key that created it: to another key it is an unknow
   t.equal(created.statusCode, 202, created.body);
   const id = (created.json() as { id: string }).id;
   await until(async () => (await service.app.inject({ url: `/jobs/${id}`, headers: one })).json().state === 'running');
+  // Running here, and sent to A1111 (whose interrupt the owner's DELETE will need).
+  await until(() => service.fakes[0]!.received.length === 1);
 
   const unknown = await jobAnswers(service.app, randomUUID(), two);
   t.ok(Object.values(unknown).every((a) => a.statusCode === 404 && (a.body as { code: string }).code === 'JOB_NOT_FOUND'), 'an id nobody had is a 404 JOB_NOT_FOUND everywhere');

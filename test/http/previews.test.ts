@@ -1,4 +1,5 @@
 import sharp from 'sharp';
+import { request } from 'undici';
 import t from 'tap';
 import { loadConfig } from '../../src/config.js';
 import { buildApp } from '../../src/http/app.js';
@@ -79,4 +80,30 @@ t.test('preview fields are checked like any other', async (t) => {
   t.match(bad.json(), { statusCode: 400, code: 'INVALID_REQUEST', message: /preview/ });
   const every = await service.app.inject({ method: 'POST', url: '/jobs', payload: { image: pngBase64(), preview: 'cheap', preview_every: 0 } });
   t.match(every.json(), { statusCode: 400, code: 'INVALID_REQUEST', message: /preview_every/ });
+});
+
+t.test('a1111: while another client\'s job runs on the instance, its images are not passed on as ours', async (t) => {
+  const service = await startService({ companion: true, schedulers: true, stepDelayMs: 5 });
+  t.teardown(() => service.close());
+  const fake = service.fakes[0]!;
+  await until(async () => (await service.app.inject({ url: '/readyz' })).statusCode === 200);
+  // Someone else's job, held at its step 2 with a live preview showing.
+  fake.holdAfterStep = 2;
+  const other = request(`${fake.url}/sdapi/v1/img2img`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ init_images: [pngBase64()], steps: 6, override_settings: { show_progress_every_n_steps: 1, img2img_fix_steps: true } }),
+  }).then((response) => response.body.arrayBuffer());
+  await until(() => fake.behaviour.hang);
+  const job = await submitJob<{ id: string }>(service.app, { steps: 4, preview: 'cheap', preview_every: 1 });
+  await until(() => fake.received.length === 2, 10_000);
+  // Our request waits behind theirs while /progress shows their image: a few polls (every 50 ms) later, none is ours.
+  const polls = fake.progressReads;
+  await until(() => fake.progressReads >= polls + 4, 10_000);
+  t.match((await service.app.inject({ url: `/jobs/${job.id}/preview` })).json(), { code: 'PREVIEW_NOT_READY' }, 'their preview is not shown as ours');
+  fake.holdAfterStep = undefined;
+  fake.behaviour.hang = false;
+  await other;
+  await until(async () => ((await service.app.inject({ url: `/jobs/${job.id}` })).json() as { state: string }).state === 'succeeded', 10_000);
+  const done = (await service.app.inject({ url: `/jobs/${job.id}` })).json() as { parameters: Record<string, unknown> };
+  t.notOk('steps_run' in done.parameters, 'nor their step count as the steps we ran');
 });

@@ -66,11 +66,12 @@ t.test('native mode: scheduler field and fix-steps override, no scripts; other m
     n_iter: 1,
     send_images: true,
     save_images: false,
-    // Fix steps off, clip skip 1 and png are the instance's own settings: nothing to override.
-    override_settings: {},
+    // png is the instance's own format: not overridden; fix steps and clip skip shape the image, so they
+    // are sent whatever the instance's last known values.
+    override_settings: { img2img_fix_steps: false, CLIP_stop_at_last_layers: 1 },
     override_settings_restore_afterwards: true,
     scheduler: 'Simple',
-  }, 'defaults: 2x, 30 steps, denoise 0.5, cfg 7, Euler; no override where the instance already has the value; A1111\'s scheduler label; no scripts');
+  }, 'defaults: 2x, 30 steps, denoise 0.5, cfg 7, Euler; fix steps and clip skip always sent, cosmetic settings only where they differ; A1111\'s scheduler label; no scripts');
 
   const refused = await service.app.inject({ method: 'POST', url: '/upscale', payload: { image: pngBase64(), method: 'nearest-exact' } });
   t.equal(refused.statusCode, 422);
@@ -98,7 +99,7 @@ t.test('multipart upload, JSON response on request, sizes rounded to multiples o
   const body = response.json() as { images: string[]; parameters: Record<string, unknown> };
   t.same(sniffImage(Buffer.from(body.images[0]!, 'base64')), { format: 'png', width: 1000, height: 1000 });
   t.same([body.parameters['width'], body.parameters['height'], body.parameters['fix_steps'], body.parameters['seed'], body.parameters['clip_skip']], [1000, 1000, false, 5, 3]);
-  t.same(service.fakes[0]!.received[0]!['override_settings'], { CLIP_stop_at_last_layers: 3 });
+  t.same(service.fakes[0]!.received[0]!['override_settings'], { img2img_fix_steps: false, CLIP_stop_at_last_layers: 3 });
   t.same(body.parameters['notes'], ['size 1001×999 rounded to 1000×1000 (multiples of 8)']);
   t.equal(service.fakes[0]!.received[0]!['init_images'] instanceof Array && (service.fakes[0]!.received[0]!['init_images'] as string[])[0], Buffer.from(testPng(40, 40)).toString('base64'));
 });
@@ -145,7 +146,7 @@ t.test('one scheduler name, one schedule: beta and kl_optimal, which stock A1111
   t.match(refused.json().message, /^scheduler 'kl_optimal' runs only where the companion computes it: stock A1111 v1\.10\.1 ends its kl_optimal at σmin with no final 0 .*; install the companion extension/);
 });
 
-t.test('overrides: none equal to the instance\'s own settings; keys its settings lack are named in the log and /readyz, as A1111 would leave them changed', async (t) => {
+t.test('overrides: cosmetic ones only where they differ; keys its settings lack are named in the log and /readyz, as A1111 would leave them changed', async (t) => {
   const apiOnly = Object.fromEntries(Object.entries(DEFAULT_SETTINGS).filter(([key]) => key !== 'img2img_fix_steps'));
   const lines: string[] = [];
   const fake = await new FakeA1111({ companion: true, schedulers: true, settings: apiOnly }).start();

@@ -36,6 +36,7 @@ if (!skipFileWithout(t, redisAvailable() ? undefined : 'no redis-server (apt-get
     const submit = async (): Promise<string> => (await first.inject({ method: 'POST', url: '/jobs', payload: { image: pngBase64(), steps: 10 }, headers: one })).json().id as string;
     const running = await submit();
     await until(async () => (await state(running)) === 'running', 20_000);
+    await until(() => fake.received.length === 1, 20_000); // sent to A1111, whose interrupt the owner's DELETE needs
     const waiting = await submit();
     t.equal(await state(waiting), 'queued', 'the second job waits behind the held one');
     t.equal((await second.inject({ method: 'DELETE', url: `/jobs/${waiting}`, headers: one })).statusCode, 202);

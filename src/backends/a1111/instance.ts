@@ -112,12 +112,16 @@ export class A1111Instance {
    */
   async run(work: UpscaleWork, onProgress: (report: ProgressReport) => void, signal: AbortSignal): Promise<UpscaleOutcome> {
     const payload = img2imgPayload(work, this.mode!, asBuffer(work.image).toString('base64'), this.settings);
+    // /progress names no task: it shows whatever A1111 runs. Only when nothing ran as we sent ours (A1111
+    // runs one job at a time, in order) is what it shows ours; else its images and step count could be
+    // another client's or a UI user's, and are not passed on.
+    const ours = await this.client.progress().then((progress) => progress.state.job_count === 0, () => false);
     const stall = new AbortController();
     const call = AbortSignal.any([signal, stall.signal]);
     let interrupting: Promise<void> | undefined;
     const onAbort = (): void => void (interrupting = this.client.interrupt().catch(() => undefined));
     call.addEventListener('abort', onAbort, { once: true });
-    const watch = this.watchProgress(onProgress, () => stall.abort(new StallError(this.url, this.policy.stallMs)), work.preview.mode !== 'off');
+    const watch = this.watchProgress(onProgress, () => stall.abort(new StallError(this.url, this.policy.stallMs)), work.preview.mode !== 'off' && ours, ours);
     try {
       const response = await this.client.img2img(payload, call);
       call.throwIfAborted();
@@ -145,9 +149,10 @@ export class A1111Instance {
 
   /**
    * Polls /progress, one poll at a time; calls `onStall` once the step has not moved for stallMs. With
-   * `previews`, each new current_image goes out with the report (A1111 repeats the latest on every poll).
+   * `previews`, each new current_image goes out with the report (A1111 repeats the latest on every poll);
+   * the step count it shows is kept as the steps run only when the job is known to be `ours`.
    */
-  private watchProgress(onProgress: (report: ProgressReport) => void, onStall: () => void, previews: boolean): { stop(): void; stepsRun(): number | undefined } {
+  private watchProgress(onProgress: (report: ProgressReport) => void, onStall: () => void, previews: boolean, ours: boolean): { stop(): void; stepsRun(): number | undefined } {
     let lastState = '';
     let lastImage: string | null | undefined;
     let stepsRun: number | undefined;
@@ -167,7 +172,7 @@ export class A1111Instance {
           lastState = state;
           lastChange = this.now();
         }
-        if (progress.state.job_count > 0 && progress.state.sampling_steps > 0) stepsRun = progress.state.sampling_steps;
+        if (ours && progress.state.job_count > 0 && progress.state.sampling_steps > 0) stepsRun = progress.state.sampling_steps;
         const image = progress.current_image;
         const preview = previews && typeof image === 'string' && image !== '' && image !== lastImage ? previewImage(progress, image) : undefined;
         lastImage = image;

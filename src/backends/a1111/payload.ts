@@ -108,12 +108,19 @@ export function img2imgPayload(work: UpscaleWork, mode: A1111Mode, imageBase64: 
 export const OVERRIDE_KEYS = ['img2img_fix_steps', 'CLIP_stop_at_last_layers', 'samples_format', 'live_previews_enable', 'show_progress_every_n_steps', 'show_progress_type'];
 
 /**
- * The overrides that change something: one equal to the instance's own value (as of its last probe) is
- * left out, so there is nothing to restore, nor to leave behind where A1111 would not restore it.
+ * Settings that shape the image are always sent: the instance's value may have changed since its last
+ * probe (a UI user, another client), and the job must not silently follow it.
+ */
+const GENERATION_SETTINGS = new Set(['img2img_fix_steps', 'CLIP_stop_at_last_layers']);
+
+/**
+ * The overrides that change something: one that does not shape the image and equals the instance's own
+ * value (as of its last probe) is left out, so there is nothing to restore, nor to leave behind where
+ * A1111 would not restore it.
  */
 function changedSettings(overrides: Record<string, unknown>, settings: Readonly<Record<string, unknown>> | undefined): Record<string, unknown> {
   if (settings === undefined) return overrides;
-  return Object.fromEntries(Object.entries(overrides).filter(([key, value]) => settings[key] !== value));
+  return Object.fromEntries(Object.entries(overrides).filter(([key, value]) => GENERATION_SETTINGS.has(key) || settings[key] !== value));
 }
 
 /**

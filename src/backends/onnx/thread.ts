@@ -74,7 +74,12 @@ export class PipelineThread {
       const worker = this.thread();
       this.pending.set(id, { resolve, reject, hooks });
       worker.ref();
-      worker.postMessage(message(id), transfer);
+      try {
+        worker.postMessage(message(id), transfer);
+      } catch (error) {
+        this.settle(id);
+        reject(error as Error);
+      }
     });
   }
 
@@ -84,6 +89,11 @@ export class PipelineThread {
     let crash: Error | undefined;
     worker.on('message', (reply: ThreadReply) => this.receive(reply));
     worker.on('error', (error) => (crash = error));
+    // A reply that cannot be read would leave its job waiting for ever: end the thread, which fails them all.
+    worker.on('messageerror', (error) => {
+      crash = error;
+      void worker.terminate();
+    });
     worker.on('exit', (code) => {
       this.worker = undefined;
       const why = crash ? `: ${crash.message}` : ` (exit code ${code})`;

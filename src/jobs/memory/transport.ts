@@ -156,7 +156,9 @@ export class MemoryTransport implements JobTransport {
       entry.avoid.add(lease.ranOn);
       const snapshot = this.backends.get(entry.record.backend)!.snapshot();
       if (!this.stopping && retryElsewhere(outcome, entry.attempts, snapshot, entry.work, entry.avoid)) {
-        this.update(entry, { state: 'queued' });
+        // The failed attempt's preview is not this job's any more.
+        delete entry.preview;
+        this.update(entry, { state: 'queued', previewStep: undefined });
         this.line.unshift(entry);
         this.dispatch();
       } else {

@@ -105,7 +105,11 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
         // A preview goes to its own short-lived key, and the progress that follows it names its step.
         let previewStep: number | undefined;
         const onProgress = ({ preview, ...progress }: ProgressReport): void => {
-          const send = (): void => report({ ...progress, ranOn: lease.ranOn, ...(previewStep !== undefined ? { previewStep } : {}) });
+          const send = (): void => {
+            report({ ...progress, ranOn: lease.ranOn, ...(previewStep !== undefined ? { previewStep } : {}) });
+            // The preview lives while the job reports: slow steps must not outlast it.
+            if (previewStep !== undefined) void redis.pexpire(previewKey(job.id!), PREVIEW_TTL_MS).catch(() => undefined);
+          };
           if (preview === undefined) return send();
           void redis.multi().del(previewKey(job.id!)).hset(previewKey(job.id!), previewToWire(preview)).pexpire(previewKey(job.id!), PREVIEW_TTL_MS).exec()
             .then(() => {
@@ -115,6 +119,9 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
             .catch(() => undefined);
         };
         const outcome = await runAttempt(lease, { record, work }, controller.signal, onProgress, options.observer);
+        // Previews are for a running attempt only; the next one (or none) starts without.
+        previewStep = undefined;
+        void redis.del(previewKey(job.id!)).catch(() => undefined);
         if (outcome.kind === 'succeeded') {
           await redis.multi().set(resultKey(job.id!), asBuffer(outcome.result.png), 'PX', options.resultTtlMs).del(inputKey(job.id!)).exec();
           options.observer?.ended({ ...record, state: 'succeeded', startedAt: new Date(job.processedOn ?? Date.now()), finishedAt: new Date() });
