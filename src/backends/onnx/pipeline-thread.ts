@@ -53,13 +53,19 @@ async function handle(message: ThreadRequest): Promise<void> {
     }
     const cancel = new AbortController();
     running.set(id, cancel);
-    const output = await runImg2img(await model(message.name, message.folder), engine, message.request, options.tiles, {
+    const loaded = await model(message.name, message.folder);
+    // A cancel also takes effect after the model load and after each stage, not only between steps.
+    cancel.signal.throwIfAborted();
+    const output = await runImg2img(loaded, engine, message.request, options.tiles, {
       onSampling: () => reply({ kind: 'sampling', id }),
       onStep: (step, steps) => {
         cancel.signal.throwIfAborted();
         reply({ kind: 'step', id, step, steps });
       },
-      onStage: (stage, seconds) => reply({ kind: 'stage', id, stage, seconds }),
+      onStage: (stage, seconds) => {
+        cancel.signal.throwIfAborted();
+        reply({ kind: 'stage', id, stage, seconds });
+      },
       // Encoded here too, so that the main thread only passes the bytes on.
       onPreview: async (step, steps, image) => {
         const bytes = await encodePreview(image.width, image.height, image.pixels);
