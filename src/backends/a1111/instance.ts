@@ -39,8 +39,7 @@ export class A1111Instance {
   private faultError: string | undefined;
   /** The instance's settings at the last probe; undefined when it would not say (older A1111, no access). */
   private settings: Readonly<Record<string, unknown>> | undefined;
-  /** Override keys its settings lack, already logged. */
-  private sticky = '';
+  /** Override keys its settings lack, in words; logged when it changes. */
   warning: string | undefined;
 
   constructor(readonly client: A1111Client, private readonly policy: InstancePolicy) {}
@@ -80,10 +79,9 @@ export class A1111Instance {
   private noteSettings(settings: Record<string, unknown> | undefined): void {
     this.settings = settings;
     const missing = settings === undefined ? [] : OVERRIDE_KEYS.filter((key) => !(key in settings));
-    const sticky = missing.join(', ');
-    this.warning = sticky === '' ? undefined : `its settings have no ${sticky} (an API-only install?): A1111 applies such an override but never restores it, so a job's value stays for everyone else on this instance`;
-    if (sticky !== this.sticky && this.warning !== undefined) this.policy.log?.(`A1111 at ${this.url}: ${this.warning}`);
-    this.sticky = sticky;
+    const warning = missing.length === 0 ? undefined : `its settings have no ${missing.join(', ')} (an API-only install?): A1111 applies such an override but never restores it, so a job's value stays for everyone else on this instance`;
+    if (warning !== undefined && warning !== this.warning) this.policy.log?.(`A1111 at ${this.url}: ${warning}`);
+    this.warning = warning;
   }
 
   succeeded(): void {
