@@ -403,9 +403,11 @@ function behaviourFields(source: object): Partial<FakeBehaviour> {
   return Object.fromEntries(fields.map(([key, value]) => [key, value ?? BEHAVIOUR_DEFAULTS[key]]));
 }
 
+/** With a content-length, as uvicorn sends FastAPI's JSONResponse (not chunked). */
 function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  response.writeHead(status, { 'content-type': 'application/json', ...headers });
-  response.end(JSON.stringify(body));
+  const text = JSON.stringify(body);
+  response.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)), ...headers });
+  response.end(text);
 }
 
 function sleep(ms: number): Promise<void> {

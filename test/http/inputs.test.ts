@@ -48,20 +48,23 @@ t.test('a truncated or corrupt image is 422 IMAGE_UNREADABLE, in JSON and multip
   t.equal(fake.received.length, before, 'A1111 received nothing');
 });
 
-t.test('EXIF orientation is applied: a landscape JPEG tagged orientation 6 goes to A1111 upright', async (t) => {
-  // 64×32: left half red, right half blue. Orientation 6 means "rotate 90° clockwise to view", so the
-  // upright image is 32×64 with red on top.
-  const halves = encodeRgbPng(64, 32, (x) => (x < 32 ? [255, 0, 0] : [0, 0, 255]));
-  const jpeg = await sharp(halves).jpeg({ quality: 95 }).withMetadata({ orientation: 6 }).toBuffer();
-  const response = await post('/upscale', { image: jpeg.toString('base64'), scale: 2 });
-  t.equal(response.statusCode, 200);
-  const sent = await lastInitImage();
-  t.same([sent.width, sent.height], [32, 64], 'portrait, as a viewer shows it');
-  t.ok(sent.pixel(16, 8)[0]! > 200 && sent.pixel(16, 8)[2]! < 60, `top is red: ${sent.pixel(16, 8)}`);
-  t.ok(sent.pixel(16, 56)[2]! > 200 && sent.pixel(16, 56)[0]! < 60, `bottom is blue: ${sent.pixel(16, 56)}`);
-  const json = await service.app.inject({ method: 'POST', url: '/upscale', payload: { image: jpeg.toString('base64'), scale: 2 }, headers: { accept: 'application/json' } });
-  t.match(json.json().parameters, { input_width: 32, input_height: 64, width: 64, height: 128, notes: [/EXIF orientation 6 applied: 64×32 became 32×64/] });
-});
+// A PNG carries EXIF in an eXIf chunk (PNG spec §11.3.4.4; sharp writes one), and sharp honours it as in a JPEG.
+for (const format of ['jpeg', 'png'] as const) {
+  t.test(`EXIF orientation is applied: a landscape ${format.toUpperCase()} tagged orientation 6 goes to A1111 upright`, async (t) => {
+    // 64×32: left half red, right half blue. Orientation 6 means "rotate 90° clockwise to view", so the
+    // upright image is 32×64 with red on top.
+    const halves = encodeRgbPng(64, 32, (x) => (x < 32 ? [255, 0, 0] : [0, 0, 255]));
+    const tagged = await (format === 'jpeg' ? sharp(halves).jpeg({ quality: 95 }) : sharp(halves).png()).withMetadata({ orientation: 6 }).toBuffer();
+    const response = await post('/upscale', { image: tagged.toString('base64'), scale: 2 });
+    t.equal(response.statusCode, 200);
+    const sent = await lastInitImage();
+    t.same([sent.width, sent.height], [32, 64], 'portrait, as a viewer shows it');
+    t.ok(sent.pixel(16, 8)[0]! > 200 && sent.pixel(16, 8)[2]! < 60, `top is red: ${sent.pixel(16, 8)}`);
+    t.ok(sent.pixel(16, 56)[2]! > 200 && sent.pixel(16, 56)[0]! < 60, `bottom is blue: ${sent.pixel(16, 56)}`);
+    const json = await service.app.inject({ method: 'POST', url: '/upscale', payload: { image: tagged.toString('base64'), scale: 2 }, headers: { accept: 'application/json' } });
+    t.match(json.json().parameters, { input_width: 32, input_height: 64, width: 64, height: 128, notes: [/EXIF orientation 6 applied: 64×32 became 32×64/] });
+  });
+}
 
 t.test('alpha is flattened onto background_color (default white), as A1111 does, instead of dropped', async (t) => {
   // Left half opaque green, right half fully transparent red: dropping alpha would send red.

@@ -1,7 +1,7 @@
 import { request, type Dispatcher } from 'undici';
 import type { A1111Endpoint } from '../../config.js';
 import { BackendError } from '../../errors.js';
-import { readImg2imgReply, type Img2imgReply } from './img2img-reply.js';
+import { Img2imgReplyReader, type Img2imgReply } from './img2img-reply.js';
 
 /** The parts of A1111's /sdapi/v1 API the service uses (A1111 v1.10 modules/api/api.py and modules/api/models.py). */
 export interface A1111Progress {
@@ -48,8 +48,9 @@ export class A1111Client {
     }
   }
 
-  img2img(payload: unknown, signal?: AbortSignal): Promise<Img2imgReply> {
-    return this.exchange('POST', '/sdapi/v1/img2img', readImg2imgReply, payload, this.options.timeoutMs, signal);
+  /** `body` is the request's JSON (payload.ts img2imgBody). */
+  img2img(body: Buffer, signal?: AbortSignal): Promise<Img2imgReply> {
+    return this.exchange('POST', '/sdapi/v1/img2img', (length) => new Img2imgReplyReader(length), body, this.options.timeoutMs, signal);
   }
 
   /** With `image`, the live preview comes too (megabytes at Full size; only polled for jobs that want it). */
@@ -67,11 +68,15 @@ export class A1111Client {
   }
 
   private async call<T>(method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = this.options.probeTimeoutMs, signal?: AbortSignal): Promise<T> {
-    return this.exchange(method, path, (bytes) => JSON.parse(bytes.toString('utf8')) as T, body, timeoutMs, signal);
+    return this.exchange(method, path, () => new WholeBody((bytes) => JSON.parse(bytes.toString('utf8')) as T), body, timeoutMs, signal);
   }
 
-  /** One request; `read` turns a successful answer's bytes into the result (a SyntaxError means "not JSON"). */
-  private async exchange<T>(method: 'GET' | 'POST', path: string, read: (bytes: Buffer) => T, body?: unknown, timeoutMs = this.options.probeTimeoutMs, signal?: AbortSignal): Promise<T> {
+  /**
+   * One request, `body` as JSON (bytes are sent as they are). A successful answer's body goes to a reader
+   * as it arrives, which gives the result (its SyntaxError means "not JSON"); `reader` gets the
+   * content-length when there is one.
+   */
+  private async exchange<T>(method: 'GET' | 'POST', path: string, reader: (length?: number) => BodyReader<T>, body?: unknown, timeoutMs = this.options.probeTimeoutMs, signal?: AbortSignal): Promise<T> {
     const where = `A1111 at ${this.endpoint.url}`;
     // One deadline for the whole exchange (undici's own timeouts tick in whole seconds).
     const deadline = AbortSignal.timeout(timeoutMs);
@@ -88,26 +93,62 @@ export class A1111Client {
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
           ...(this.authorization ? { authorization: this.authorization } : {}),
         },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        ...(body === undefined ? {} : { body: body instanceof Uint8Array ? body : JSON.stringify(body) }),
         signal: combined,
         ...(this.options.dispatcher ? { dispatcher: this.options.dispatcher } : {}),
       });
     } catch (error) {
       throw fail(error);
     }
-    const bytes = Buffer.from(await response.body.arrayBuffer().catch((error: unknown) => {
-      throw fail(error);
-    }));
+    // The first bytes are kept for messages about an answer that is not what it should be.
+    let opening = Buffer.alloc(0);
+    const consume = async <R>(into: BodyReader<R>): Promise<R> => {
+      try {
+        for await (const chunk of response.body as AsyncIterable<Buffer>) {
+          if (opening.length < OPENING_BYTES) opening = Buffer.concat([opening, chunk.subarray(0, OPENING_BYTES - opening.length)]);
+          into.write(chunk);
+        }
+      } catch (error) {
+        throw fail(error);
+      }
+      return into.end();
+    };
     if (response.statusCode >= 400) {
+      const text = await consume(new WholeBody((bytes) => bytes.toString('utf8')));
       const hint = response.statusCode === 401 ? ' (check the user:password in A1111_URLS against A1111\'s --api-auth)' : '';
-      throw new A1111StatusError(`${where} answered ${response.statusCode} to ${method} ${path}: ${a1111Message(bytes.toString('utf8'))}${hint}`, response.statusCode);
+      throw new A1111StatusError(`${where} answered ${response.statusCode} to ${method} ${path}: ${a1111Message(text)}${hint}`, response.statusCode);
     }
+    const length = Number(response.headers['content-length']);
     try {
-      return read(bytes);
+      return await consume(reader(Number.isSafeInteger(length) ? length : undefined));
     } catch (error) {
       if (!(error instanceof SyntaxError)) throw error;
-      throw new BackendError(`${where} answered ${method} ${path} with something that is not JSON: ${bytes.toString('utf8', 0, 200)}`, 'BACKEND_BAD_ANSWER');
+      throw new BackendError(`${where} answered ${method} ${path} with something that is not JSON: ${opening.toString('utf8')}`, 'BACKEND_BAD_ANSWER');
     }
+  }
+}
+
+/** How much of an answer a message about it quotes. */
+const OPENING_BYTES = 200;
+
+/** Takes an answer's body chunk by chunk; `end` gives what it reads. */
+export interface BodyReader<T> {
+  write(chunk: Buffer): void;
+  end(): T;
+}
+
+/** A body read whole, then turned into the result. */
+class WholeBody<T> implements BodyReader<T> {
+  private readonly chunks: Buffer[] = [];
+
+  constructor(private readonly read: (bytes: Buffer) => T) {}
+
+  write(chunk: Buffer): void {
+    this.chunks.push(chunk);
+  }
+
+  end(): T {
+    return this.read(Buffer.concat(this.chunks));
   }
 }
 

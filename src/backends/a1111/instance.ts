@@ -3,8 +3,7 @@ import type { PreviewImage, ProgressReport, UpscaleOutcome, UpscaleWork } from '
 import { readImageHeader } from '../../images/sniff.js';
 import { readImg2imgAnswer } from './answer.js';
 import type { A1111Client, A1111Progress } from './client.js';
-import { COMPANION_SCRIPT_TITLE, OVERRIDE_KEYS, companionProblem, img2imgPayload, type A1111Mode } from './payload.js';
-import { asBuffer } from '../../formats/bytes.js';
+import { COMPANION_SCRIPT_TITLE, OVERRIDE_KEYS, companionProblem, img2imgBody, type A1111Mode } from './payload.js';
 
 export interface InstancePolicy {
   readonly progressIntervalMs: number;
@@ -109,7 +108,7 @@ export class A1111Instance {
    * interrupts A1111; the call then rejects with the cancel's reason or a 504 naming the stall.
    */
   async run(work: UpscaleWork, onProgress: (report: ProgressReport) => void, signal: AbortSignal): Promise<UpscaleOutcome> {
-    const payload = img2imgPayload(work, this.mode!, asBuffer(work.image).toString('base64'), this.settings);
+    const body = img2imgBody(work, this.mode!, this.settings);
     // /progress names no task: it shows whatever A1111 runs. Only when nothing ran as we sent ours (A1111
     // runs one job at a time, in order) is what it shows ours; else its images and step count could be
     // another client's or a UI user's, and are not passed on.
@@ -121,7 +120,7 @@ export class A1111Instance {
     call.addEventListener('abort', onAbort, { once: true });
     const watch = this.watchProgress(onProgress, () => stall.abort(new StallError(this.url, this.policy.stallMs)), work.preview.mode !== 'off' && ours, ours);
     try {
-      const response = await this.client.img2img(payload, call);
+      const response = await this.client.img2img(body, call);
       call.throwIfAborted();
       const answer = await readImg2imgAnswer(response, work, `A1111 at ${this.url}`, this.policy.checkPixels);
       const skipped = this.mode!.kind === 'companion' ? companionProblem(answer.infotext, work) : undefined;

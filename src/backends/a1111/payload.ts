@@ -1,3 +1,5 @@
+import { asBuffer } from '../../formats/bytes.js';
+import { jsonWithStringList } from '../../formats/json-string-field.js';
 import { UPSCALE_METHOD_NAMES, upscaleMethod } from '../../interpolation/methods.js';
 import { SAMPLERS } from '../../samplers/catalog.js';
 import { SCHEDULERS, schedulerNamed, type Scheduler } from '../../schedules/schedulers.js';
@@ -74,10 +76,14 @@ export function unsupportedReason(work: WorkSpec, mode: A1111Mode): string | und
  * to height//8 × width//8; fix steps and clip skip go through override_settings, restored after the job
  * (clip skip is always sent, so the instance's own setting cannot change a job whose infotext omits it).
  */
-export function img2imgPayload(work: UpscaleWork, mode: A1111Mode, imageBase64: string, settings?: Readonly<Record<string, unknown>>): Record<string, unknown> {
+export function img2imgBody(work: UpscaleWork, mode: A1111Mode, settings?: Readonly<Record<string, unknown>>): Buffer {
+  return jsonWithStringList('init_images', Buffer.from(asBuffer(work.image).toString('base64'), 'latin1'), img2imgFields(work, mode, settings));
+}
+
+/** The body's fields other than the image. */
+function img2imgFields(work: UpscaleWork, mode: A1111Mode, settings?: Readonly<Record<string, unknown>>): Record<string, unknown> {
   const scheduler = effectiveScheduler(work);
   const common = {
-    init_images: [imageBase64],
     resize_mode: 3,
     width: work.width,
     height: work.height,

@@ -13,7 +13,8 @@ export interface MemoryTransportOptions {
 
 interface Entry {
   record: JobRecord;
-  readonly work: UpscaleWork;
+  /** What to run, the input image with it; released when the job ends, as only a waiting or running job needs it. */
+  work?: UpscaleWork;
   result?: JobResult;
   /** The latest preview only; dropped when the job ends. */
   preview?: PreviewImage;
@@ -23,6 +24,9 @@ interface Entry {
   attempts: number;
 }
 
+/** A job in the line or running: it has its work. */
+type LiveEntry = Entry & { work: UpscaleWork };
+
 /**
  * Jobs in this process: a FIFO line per process, dispatched to this process's backends whenever a unit
  * is free. A job whose unit failed goes back to the head of the line for another unit; finished jobs
@@ -30,7 +34,7 @@ interface Entry {
  */
 export class MemoryTransport implements JobTransport {
   private readonly jobs = new Map<string, Entry>();
-  private readonly line: Entry[] = [];
+  private readonly line: LiveEntry[] = [];
   private readonly events = new EventEmitter();
   private readonly expiry = new Map<string, NodeJS.Timeout>();
   private readonly runs = new Set<Promise<void>>();
@@ -47,7 +51,7 @@ export class MemoryTransport implements JobTransport {
   async add(job: NewJob, maxQueued: number): Promise<void> {
     if (this.stopping) throw new ShutdownError('the service');
     if (this.line.length >= maxQueued) throw new QueueFullError(maxQueued);
-    const entry: Entry = { record: job.record, work: job.work, abort: new AbortController(), avoid: new Set(), attempts: 0 };
+    const entry: LiveEntry = { record: job.record, work: job.work, abort: new AbortController(), avoid: new Set(), attempts: 0 };
     this.jobs.set(job.record.id, entry);
     this.line.push(entry);
     this.dispatch();
@@ -135,7 +139,7 @@ export class MemoryTransport implements JobTransport {
     }
   }
 
-  private async run(entry: Entry, lease: Lease): Promise<void> {
+  private async run(entry: LiveEntry, lease: Lease): Promise<void> {
     entry.attempts++;
     this.update(entry, { state: 'running', startedAt: entry.record.startedAt ?? new Date(), ranOn: lease.ranOn });
     const outcome = await runAttempt(lease, entry, entry.abort.signal, (report) => {
@@ -190,7 +194,7 @@ export class MemoryTransport implements JobTransport {
 
   /** Takes a waiting job out of the line; false when it was not waiting. */
   private leaveLine(entry: Entry): boolean {
-    const index = this.line.indexOf(entry);
+    const index = this.line.findIndex((waiting) => waiting === entry);
     if (index < 0) return false;
     this.line.splice(index, 1);
     return true;
@@ -204,6 +208,7 @@ export class MemoryTransport implements JobTransport {
   private end(entry: Entry, state: EndState, error?: JobError): void {
     if (isFinished(entry.record.state)) return;
     delete entry.preview;
+    delete entry.work;
     this.update(entry, { state, finishedAt: new Date(), ...(error ? { error } : {}) });
     this.options.observer?.ended(entry.record);
     const timer = setTimeout(() => {

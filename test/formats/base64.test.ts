@@ -1,0 +1,36 @@
+import t from 'tap';
+import { randomBytes } from 'node:crypto';
+import { Base64Decoder } from '../../src/formats/base64.js';
+
+// The decoder must give what Buffer.from(text, 'base64') gives for any way the text is cut, and refuse
+// (undefined) any text that is not all base64, which Buffer.from would decode in part.
+function decode(text: string, piece: number, expectedChars?: number): Buffer | undefined {
+  const bytes = Buffer.from(text, 'latin1');
+  const decoder = new Base64Decoder(expectedChars);
+  for (let at = 0; at < bytes.length; at += piece) decoder.write(bytes.subarray(at, at + piece));
+  return decoder.end();
+}
+
+t.test('every length and padding, cut every way, with and without a size given', async (t) => {
+  for (let length = 1; length <= 9; length++) {
+    const bytes = randomBytes(length);
+    for (const text of [bytes.toString('base64'), bytes.toString('base64').replace(/=+$/, ''), bytes.toString('base64url')]) {
+      for (const piece of [1, 2, 3, 5, 64]) {
+        t.same(decode(text, piece, text.length)?.toString('hex'), bytes.toString('hex'), `${text} in ${piece}s`);
+        t.same(decode(text, piece)?.toString('hex'), bytes.toString('hex'), `${text} in ${piece}s, size unknown`);
+      }
+    }
+  }
+});
+
+t.test('a text of megabytes whose size is not known grows its buffer', async (t) => {
+  const bytes = randomBytes(1_500_001);
+  t.ok(decode(bytes.toString('base64'), 65_531)?.equals(bytes));
+});
+
+t.test('a text that is not all base64 is refused, wherever the pieces are cut', async (t) => {
+  const text = randomBytes(3000).toString('base64');
+  for (const odd of [`${text.slice(0, 100)}\n${text.slice(100)}`, `${text.slice(0, 101)}*${text.slice(101)}`, `${text.slice(0, 100)}==${text.slice(100)}`, `${text}A`, `${text}===`, '====']) {
+    for (const piece of [1, 7, 4096]) t.equal(decode(odd, piece), undefined, `${JSON.stringify(odd.slice(96, 106))}… in ${piece}s`);
+  }
+});
