@@ -1,3 +1,4 @@
+import './gc-tuning.js';
 import closeWithGrace from 'close-with-grace';
 import { ConfigError, loadConfig } from './config.js';
 import { buildApp } from './http/app.js';

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import '../gc-tuning.js';
 import { runCli } from './run.js';
 
 const code = await runCli(process.argv.slice(2), {

@@ -69,6 +69,32 @@ function plainLength(chars: number, tail: string): number | undefined {
   return data % 4 === 1 ? undefined : Math.floor((data * 3) / 4);
 }
 
+/** Whether `decoded`, what Node's decoder made of `text`, took every character of it (see above). */
+export function decodedWhole(text: string, decoded: Uint8Array): boolean {
+  return decoded.length > 0 && decoded.length === plainLength(text.length, text.slice(-2));
+}
+
+/** Texts that `bytes` were decoded from, standard and padded, so that sending them on needs no encoding. */
+const texts = new WeakMap<Uint8Array, Uint8Array>();
+
+/**
+ * Remembers that `bytes` were decoded from `text` (ASCII bytes), when that is what any decoder reads the
+ * same: standard, padded, and all of it base64 (nothing skipped, such as line breaks).
+ */
+export function rememberBase64(bytes: Uint8Array, text: Uint8Array): void {
+  const ascii = asBuffer(text);
+  const whole = bytes.length === plainLength(ascii.length, ascii.toString('latin1', ascii.length - 2));
+  if (whole && ascii.length % 4 === 0 && !ascii.includes(MINUS) && !ascii.includes(UNDERSCORE)) texts.set(bytes, text);
+}
+
+/** The standard padded base64 of `bytes`, as ASCII bytes: a remembered text, else a new encoding. */
+export function base64Of(bytes: Uint8Array): Uint8Array {
+  return texts.get(bytes) ?? Buffer.from(asBuffer(bytes).toString('base64'), 'latin1');
+}
+
+const MINUS = 0x2d;
+const UNDERSCORE = 0x5f;
+
 function latin1(bytes: Uint8Array, start: number, end: number): string {
   return asBuffer(bytes).toString('latin1', start, end);
 }

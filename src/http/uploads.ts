@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { UserError } from '../errors.js';
+import { decodedWhole, rememberBase64 } from '../formats/base64.js';
 import { plainStringSpan, withoutSpan } from '../formats/json-string-field.js';
 
 // The image of an upscale request travels as bytes for as long as it can. A multipart upload keeps its
@@ -11,7 +12,7 @@ import { plainStringSpan, withoutSpan } from '../formats/json-string-field.js';
 /** What the image field of a parsed body holds when its content is kept here. */
 export const UPLOADED_FILE = '(multipart file)';
 
-type Upload = { readonly field: string } & ({ readonly bytes: Buffer } | { readonly base64: string });
+type Upload = { readonly field: string } & ({ readonly bytes: Buffer } | { readonly base64: string; readonly base64Bytes: Buffer });
 
 const uploads = new WeakMap<FastifyRequest, Upload>();
 
@@ -29,13 +30,24 @@ export function keepUpload(request: FastifyRequest, field: string, bytes: Buffer
 export function imageBytes(request: FastifyRequest, field: string, text: string): Uint8Array {
   const upload = uploads.get(request);
   if (upload?.field !== field) return decodeBase64Image(text);
-  return 'bytes' in upload ? upload.bytes : decodeBase64Image(upload.base64);
+  if ('bytes' in upload) return upload.bytes;
+  const bytes = decodeBase64Image(upload.base64);
+  // The base64 after any data: prefix, as bytes, for a backend to send on as it came.
+  rememberBase64(bytes, upload.base64Bytes.subarray(upload.base64.length - withoutDataPrefix(upload.base64).length));
+  return bytes;
+}
+
+function withoutDataPrefix(text: string): string {
+  return text.replace(/^data:[^,]*,/, '');
 }
 
 export function decodeBase64Image(text: string): Uint8Array {
-  const unprefixed = text.replace(/^data:[^,]*,/, '');
-  // One scan for the common case; line-wrapped base64 (MIME) takes a second one without its whitespace.
-  const base64 = BASE64.test(unprefixed) ? unprefixed : unprefixed.replace(/\s+/g, '');
+  const unprefixed = withoutDataPrefix(text);
+  // The common case takes no scan of its own: Node's decoder skips what is not base64, which shows in
+  // the length. Line-wrapped base64 (MIME) is decoded without its whitespace; anything else is refused.
+  const plain = Buffer.from(unprefixed, 'base64');
+  if (decodedWhole(unprefixed, plain)) return plain;
+  const base64 = unprefixed.replace(/\s+/g, '');
   if (!BASE64.test(base64) || base64.length % 4 === 1) {
     throw new UserError('image: not valid base64 (send the file as base64, optionally with a data:image/...;base64, prefix)', 'IMAGE_NOT_BASE64');
   }
@@ -59,7 +71,7 @@ export function registerJsonImageParser(app: FastifyInstance, bodyLimit: number)
       const fields = parsed as Record<string, unknown> | undefined;
       // The span was the top-level image only if that now reads "".
       if (error || typeof fields !== 'object' || fields === null || fields['image'] !== '') return parse(request, bytes.toString('utf8'), done);
-      uploads.set(request, { field: 'image', base64: bytes.toString('latin1', span.start, span.end) });
+      uploads.set(request, { field: 'image', base64: bytes.toString('latin1', span.start, span.end), base64Bytes: bytes.subarray(span.start, span.end) });
       done(null, { ...fields, image: UPLOADED_FILE });
     });
   });

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
-import { Base64Decoder } from '../../src/formats/base64.js';
+import { Base64Decoder, base64Of, rememberBase64 } from '../../src/formats/base64.js';
 
 // The decoder must give what Buffer.from(text, 'base64') gives for any way the text is cut, and refuse
 // (undefined) any text that is not all base64, which Buffer.from would decode in part.
@@ -32,5 +32,24 @@ t.test('a text that is not all base64 is refused, wherever the pieces are cut', 
   const text = randomBytes(3000).toString('base64');
   for (const odd of [`${text.slice(0, 100)}\n${text.slice(100)}`, `${text.slice(0, 101)}*${text.slice(101)}`, `${text.slice(0, 100)}==${text.slice(100)}`, `${text}A`, `${text}===`, '====']) {
     for (const piece of [1, 7, 4096]) t.equal(decode(odd, piece), undefined, `${JSON.stringify(odd.slice(96, 106))}… in ${piece}s`);
+  }
+});
+
+t.test('base64Of sends a remembered text on only when any decoder reads it as these bytes', async (t) => {
+  const bytes = randomBytes(3001);
+  const standard = bytes.toString('base64');
+  const cases: [string, string, boolean][] = [
+    ['standard and padded', standard, true],
+    ['URL-safe', bytes.toString('base64url'), false],
+    ['unpadded', standard.replace(/=+$/, ''), false],
+    ['line-wrapped', standard.replace(/.{76}/g, '$&\n'), false],
+  ];
+  for (const [label, text, sentOn] of cases) {
+    const decoded = Buffer.from(text, 'base64');
+    const ascii = Buffer.from(text, 'latin1');
+    rememberBase64(decoded, ascii);
+    const sent = base64Of(decoded);
+    t.equal(Buffer.from(sent).toString('latin1'), standard, `${label}: the standard encoding goes out`);
+    t.equal(sent === ascii, sentOn, `${label}: ${sentOn ? 'the caller\'s own bytes' : 'a new encoding'}`);
   }
 });

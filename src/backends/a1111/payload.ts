@@ -1,4 +1,4 @@
-import { asBuffer } from '../../formats/bytes.js';
+import { base64Of } from '../../formats/base64.js';
 import { jsonWithStringList } from '../../formats/json-string-field.js';
 import { UPSCALE_METHOD_NAMES, upscaleMethod } from '../../interpolation/methods.js';
 import { SAMPLERS } from '../../samplers/catalog.js';
@@ -77,7 +77,7 @@ export function unsupportedReason(work: WorkSpec, mode: A1111Mode): string | und
  * (clip skip is always sent, so the instance's own setting cannot change a job whose infotext omits it).
  */
 export function img2imgBody(work: UpscaleWork, mode: A1111Mode, settings?: Readonly<Record<string, unknown>>): Buffer {
-  return jsonWithStringList('init_images', Buffer.from(asBuffer(work.image).toString('base64'), 'latin1'), img2imgFields(work, mode, settings));
+  return jsonWithStringList('init_images', base64Of(work.image), img2imgFields(work, mode, settings));
 }
 
 /** The body's fields other than the image. */
