@@ -7,6 +7,8 @@ import { asBuffer } from './bytes.js';
 
 /** Characters decoded per call: a multiple of 4, and a string small enough for V8's young generation. */
 const SLICE = 64 * 1024;
+/** The most characters the first buffer is sized for: a 64 MB text is an image of tens of megapixels. */
+const FIRST_ALLOCATION = 64 * 1024 * 1024;
 
 /**
  * Decodes base64 handed over in pieces of any size (a socket's chunks) into one buffer. `expectedChars`,
@@ -22,7 +24,8 @@ export class Base64Decoder {
   private lastTwo = '';
 
   constructor(expectedChars = SLICE) {
-    this.out = Buffer.allocUnsafeSlow(Math.ceil(expectedChars / 4) * 3);
+    // A size from a header is a hint, not a promise: past FIRST_ALLOCATION the buffer grows as text comes.
+    this.out = Buffer.allocUnsafeSlow(Math.ceil(Math.min(expectedChars, FIRST_ALLOCATION) / 4) * 3);
   }
 
   write(text: Uint8Array): void {
@@ -66,12 +69,15 @@ export class Base64Decoder {
  */
 function plainLength(chars: number, tail: string): number | undefined {
   const data = chars - (tail.endsWith('==') ? 2 : tail.endsWith('=') ? 1 : 0);
-  return data % 4 === 1 ? undefined : Math.floor((data * 3) / 4);
+  return data % 4 === 1 || chars % 4 === 1 ? undefined : Math.floor((data * 3) / 4);
 }
 
-/** Whether `decoded`, what Node's decoder made of `text`, took every character of it (see above). */
+/**
+ * Whether `decoded`, what Node's decoder made of `text`, took every character of it (see above). The text
+ * must be ASCII: Node reads a character above U+00FF by its low byte, so 'Ł' (U+0141) would pass as 'A'.
+ */
 export function decodedWhole(text: string, decoded: Uint8Array): boolean {
-  return decoded.length > 0 && decoded.length === plainLength(text.length, text.slice(-2));
+  return decoded.length > 0 && decoded.length === plainLength(text.length, text.slice(-2)) && Buffer.byteLength(text, 'utf8') === text.length;
 }
 
 /** Texts that `bytes` were decoded from, standard and padded, so that sending them on needs no encoding. */
@@ -79,7 +85,8 @@ const texts = new WeakMap<Uint8Array, Uint8Array>();
 
 /**
  * Remembers that `bytes` were decoded from `text` (ASCII bytes), when that is what any decoder reads the
- * same: standard, padded, and all of it base64 (nothing skipped, such as line breaks).
+ * same: standard, padded, and all of it base64 (nothing skipped, such as line breaks). The text, and the
+ * request body it is a view of, then live as long as the bytes: while their job waits or runs.
  */
 export function rememberBase64(bytes: Uint8Array, text: Uint8Array): void {
   const ascii = asBuffer(text);

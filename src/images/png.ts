@@ -78,6 +78,9 @@ const inflateAsync = promisify(inflate);
 /** Channels per IHDR colour type (PNG spec §11.2.2): grey, RGB, palette, grey+alpha, RGBA. */
 const CHANNELS: Readonly<Record<number, number>> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
 
+/** The bit depths each colour type allows (PNG spec §11.2.2, table 11.1). */
+const BIT_DEPTHS: Readonly<Record<number, readonly number[]>> = { 0: [1, 2, 4, 8, 16], 2: [8, 16], 3: [1, 2, 4, 8], 4: [8, 16], 6: [8, 16] };
+
 /** Adam7's passes as [x0, y0, dx, dy] (PNG spec §8.2); a non-interlaced image is one pass of every pixel. */
 const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]] as const;
 
@@ -94,9 +97,12 @@ export async function pngPixelProblem(png: Uint8Array): Promise<string | undefin
   const header = chunks[0];
   if (header?.type !== 'IHDR' || header.data.length !== 13) return 'it does not start with an IHDR chunk';
   const view = new DataView(header.data.buffer, header.data.byteOffset, 13);
-  const [width, height, depth, colour, interlace] = [view.getUint32(0), view.getUint32(4), header.data[8]!, header.data[9]!, header.data[12]!];
+  const [width, height] = [view.getUint32(0), view.getUint32(4)];
+  const [depth = 0, colour = 0, compression = 0, filter = 0, interlace = 0] = header.data.subarray(8, 13);
   const channels = CHANNELS[colour];
   if (channels === undefined) return `its IHDR names colour type ${colour}, which PNG does not have`;
+  if (!BIT_DEPTHS[colour]!.includes(depth)) return `its IHDR gives colour type ${colour} a bit depth of ${depth} (allowed: ${BIT_DEPTHS[colour]!.join(', ')})`;
+  if (compression !== 0 || filter !== 0 || interlace > 1) return `its IHDR names compression method ${compression}, filter method ${filter} and interlace method ${interlace} (PNG has 0, 0 and 0 or 1)`;
   if (colour === 3 && !chunks.some((c) => c.type === 'PLTE')) return 'it is a palette image without a PLTE chunk';
   const passes = (interlace === 1 ? ADAM7 : [[0, 0, 1, 1] as const]).map(([x0, y0, dx, dy]) => {
     const columns = width > x0 ? Math.ceil((width - x0) / dx) : 0;

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
-import { Base64Decoder, base64Of, rememberBase64 } from '../../src/formats/base64.js';
+import { Base64Decoder, base64Of, decodedWhole, rememberBase64 } from '../../src/formats/base64.js';
 
 // The decoder must give what Buffer.from(text, 'base64') gives for any way the text is cut, and refuse
 // (undefined) any text that is not all base64, which Buffer.from would decode in part.
@@ -52,4 +52,19 @@ t.test('base64Of sends a remembered text on only when any decoder reads it as th
     t.equal(Buffer.from(sent).toString('latin1'), standard, `${label}: the standard encoding goes out`);
     t.equal(sent === ascii, sentOn, `${label}: ${sentOn ? 'the caller\'s own bytes' : 'a new encoding'}`);
   }
+});
+
+t.test('decodedWhole: a text is whole when Buffer.from read all of it as base64', async (t) => {
+  const cases: [string, boolean][] = [
+    ['aGVsbG8gd29ybGQh', true], ['aGVsbG8=', true], ['aGVsbG8', true], ['aGVsbA==', true], ['aGVsbA', true],
+    // Node reads U+0141 by its low byte, 0x41 ('A'): the length would match.
+    ['aGVsŁG8gd29ybGQh', false], ['aGVsbG8gd29ybGQ\u00e9', false],
+    ['aGVs bG8=', false], ['aGVsbG8g\nd29y', false], ['aGVs*G8=', false], ['aGV=bG8=', false], ['QUJD=', false], ['QUJDR', false], ['', false],
+  ];
+  for (const [text, whole] of cases) t.equal(decodedWhole(text, Buffer.from(text, 'base64')), whole, JSON.stringify(text));
+});
+
+t.test('a size hint far past the text (a content-length that lies) is not allocated up front', async (t) => {
+  const bytes = randomBytes(1000);
+  t.ok(decode(bytes.toString('base64'), 100, 8e9)?.equals(bytes), 'decodes, where a 6 GB buffer would have thrown');
 });

@@ -27,12 +27,22 @@ function brokenPngs(): Record<string, Buffer> {
   const flipped = Buffer.from(png);
   const idat = flipped.indexOf('IDAT');
   for (let i = idat + 12; i < idat + 40; i++) flipped[i] = flipped[i]! ^ 0xff;
-  return { truncated, 'flipped IDAT bytes': flipped };
+  // Headers whose chunks are whole (their CRCs recomputed) but that no decoder takes: RGB has no 4-bit
+  // depth and there is no interlace method 2 (PNG spec §11.2.2).
+  const withHeader = (at: number, value: number): Buffer => {
+    const header = Buffer.from(png.subarray(16, 29));
+    header[at] = value;
+    return Buffer.concat([png.subarray(0, 8), pngChunk('IHDR', header), png.subarray(33)]);
+  };
+  return { truncated, 'flipped IDAT bytes': flipped, 'RGB at 4 bits': withHeader(8, 4), 'interlace method 2': withHeader(12, 2) };
 }
 
 t.test('a truncated or corrupt image is 422 IMAGE_UNREADABLE, in JSON and multipart, and A1111 is never called', async (t) => {
   const before = fake.received.length;
-  const where = { truncated: /its IDAT chunk at byte 33 is cut short/, 'flipped IDAT bytes': /its IDAT chunk at byte 33 fails its CRC/ };
+  const where = {
+    truncated: /its IDAT chunk at byte 33 is cut short/, 'flipped IDAT bytes': /its IDAT chunk at byte 33 fails its CRC/,
+    'RGB at 4 bits': /colour type 2 a bit depth of 4 \(allowed: 8, 16\)/, 'interlace method 2': /interlace method 2/,
+  };
   for (const [name, bytes] of Object.entries(brokenPngs())) {
     for (const url of ['/upscale', '/jobs']) {
       const json = await post(url, { image: bytes.toString('base64') });
