@@ -217,7 +217,9 @@ t.test('60 queued 1 MB jobs: positions come from counts, not payloads; MAX_QUEUE
   const seen = await view(api, last.id);
   const bytes = (await sent()) - start;
   t.equal(seen.queue_position, 60, 'the last admitted job is 60th in line');
-  t.ok(bytes < 64 * 1024, `GET /jobs/:id read ${bytes} bytes from Redis (the 60 inputs are 60 MB)`);
+  // Redis counts what it sent every client in the window, the running job's progress and the worker's
+  // commands too (one clean-clone run saw 73 KB); any one stored input is over 750 KB.
+  t.ok(bytes < 256 * 1024, `GET /jobs/:id read ${bytes} bytes from Redis, less than one stored input (the 60 inputs are 60 MB)`);
   for (const job of accepted) await api.inject({ method: 'DELETE', url: `/jobs/${(job.json() as JobView).id}` });
   await api.inject({ method: 'DELETE', url: `/jobs/${blocker.id}` });
 });
