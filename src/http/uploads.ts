@@ -31,9 +31,10 @@ export function imageBytes(request: FastifyRequest, field: string, text: string)
   const upload = uploads.get(request);
   if (upload?.field !== field) return decodeBase64Image(text);
   if ('bytes' in upload) return upload.bytes;
-  const bytes = decodeBase64Image(upload.base64);
+  const unprefixed = withoutDataPrefix(upload.base64);
+  const bytes = decodeUnprefixed(unprefixed);
   // The base64 after any data: prefix, as bytes, for a backend to send on as it came.
-  rememberBase64(bytes, upload.base64Bytes.subarray(upload.base64.length - withoutDataPrefix(upload.base64).length));
+  rememberBase64(bytes, upload.base64Bytes.subarray(upload.base64.length - unprefixed.length));
   return bytes;
 }
 
@@ -41,8 +42,11 @@ function withoutDataPrefix(text: string): string {
   return text.replace(/^data:[^,]*,/, '');
 }
 
-export function decodeBase64Image(text: string): Uint8Array {
-  const unprefixed = withoutDataPrefix(text);
+function decodeBase64Image(text: string): Uint8Array {
+  return decodeUnprefixed(withoutDataPrefix(text));
+}
+
+function decodeUnprefixed(unprefixed: string): Uint8Array {
   // The common case takes no scan of its own: Node's decoder skips what is not base64, which shows in
   // the length. Line-wrapped base64 (MIME) is decoded without its whitespace; anything else is refused.
   const plain = Buffer.from(unprefixed, 'base64');

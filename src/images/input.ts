@@ -24,7 +24,7 @@ const isTurned = (orientation: number | undefined): boolean => orientation !== u
  */
 export async function readInputImage(bytes: Uint8Array, header: ImageInfo, background: string): Promise<InputImage> {
   try {
-    const metadata = header.format === 'png' ? pngLayout(bytes) ?? (await sharp(bytes).metadata()) : await sharp(bytes).metadata();
+    const metadata = (header.format === 'png' ? pngLayout(bytes) : undefined) ?? (await sharp(bytes).metadata());
     const turned = isTurned(metadata.orientation);
     if (!turned && !metadata.hasAlpha) {
       await checkDecodes(bytes, header);
