@@ -119,6 +119,11 @@ export class FakeA1111 {
   holdAfterStep: number | undefined;
   /** Called just before a generated image is sent, i.e. at a known point before the service ends the job. */
   onAnswer?: () => void;
+  /**
+   * A generated image's answer stops halfway (headers and half the body sent) until a test lifts this or the
+   * fake stops. Generation has ended by then, so the next job may start, as behind a slow link.
+   */
+  holdAnswer = false;
 
   private server: Server | undefined;
   private port = 0;
@@ -163,7 +168,7 @@ export class FakeA1111 {
 
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const query = new URLSearchParams((request.url ?? '').split('?')[1] ?? '');
-    const send = (status: number, body: unknown, headers: Record<string, string> = {}): void => sendJson(response, status, body, headers);
+    const send = (status: number, body: unknown, headers: Record<string, string> = {}): void => void sendJson(response, status, body, headers);
     const path = (request.url ?? '').split('?')[0]!;
     const body = request.method === 'POST' ? await readJson(request) : undefined;
     // The test's own channel: no delay, no auth, no faults.
@@ -222,7 +227,7 @@ export class FakeA1111 {
   }
 
   private async img2img(body: Record<string, unknown> | undefined, response: ServerResponse): Promise<void> {
-    const send = (status: number, body: unknown): void => sendJson(response, status, body);
+    const send = (status: number, body: unknown): void => void sendJson(response, status, body);
     if (body === undefined || typeof body !== 'object') return send(422, { detail: [{ loc: ['body'], msg: 'field required', type: 'value_error.missing' }] });
     this.received.push(body);
     const request = { ...IMG2IMG_DEFAULTS, ...body } as typeof IMG2IMG_DEFAULTS & Record<string, unknown>;
@@ -263,14 +268,14 @@ export class FakeA1111 {
       : await answerImage(this.behaviour.garbage, request.width, request.height, infotext);
     const model = this.options.model ?? FAKE_MODEL;
     this.onAnswer?.();
-    send(200, {
+    await sendJson(response, 200, {
       images: [Buffer.from(png).toString('base64')],
       parameters: { ...request, init_images: null },
       info: JSON.stringify({
         seed, width: request.width, height: request.height, sampler_name: request.sampler_name, steps: request.steps, denoising_strength: request.denoising_strength,
         sd_model_name: model.name, sd_model_hash: model.hash, infotexts: [infotext],
       }),
-    });
+    }, {}, () => this.whileAnswerHeld());
   }
 
   /**
@@ -339,6 +344,10 @@ export class FakeA1111 {
     while (this.behaviour.hang && this.server?.listening) await sleep(20);
   }
 
+  private async whileAnswerHeld(): Promise<void> {
+    while (this.holdAnswer && this.server?.listening) await sleep(20);
+  }
+
   private progressBody(skipImage: boolean): unknown {
     const { job_count, sampling_step, sampling_steps, interrupted, started } = this.progress;
     if (job_count === 0) return { progress: 0, eta_relative: 0, state: { ...this.progress, job_no: 0 }, current_image: null, textinfo: null };
@@ -403,11 +412,21 @@ function behaviourFields(source: object): Partial<FakeBehaviour> {
   return Object.fromEntries(fields.map(([key, value]) => [key, value ?? BEHAVIOUR_DEFAULTS[key]]));
 }
 
-/** With a content-length, as uvicorn sends FastAPI's JSONResponse (not chunked). */
-function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  response.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)), ...headers });
-  response.end(text);
+/**
+ * With a content-length, as uvicorn sends FastAPI's JSONResponse (not chunked). With `midway`, half the body
+ * goes out and the rest once `midway` has resolved.
+ */
+async function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}, midway?: () => Promise<void>): Promise<void> {
+  const bytes = Buffer.from(JSON.stringify(body));
+  response.writeHead(status, { 'content-type': 'application/json', 'content-length': String(bytes.length), ...headers });
+  if (midway !== undefined) {
+    const half = bytes.length >> 1;
+    response.write(bytes.subarray(0, half));
+    await midway();
+    response.end(bytes.subarray(half));
+  } else {
+    response.end(bytes);
+  }
 }
 
 function sleep(ms: number): Promise<void> {

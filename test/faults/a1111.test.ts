@@ -104,3 +104,58 @@ t.test('POST /upscale whose client disconnects mid-job: the job is cancelled and
   await until(async () => ((await service.app.inject({ url: '/readyz' })).json() as { queue: { running: number } }).queue.running === 0);
   t.equal(fake.received.length, 1, 'nothing else ran');
 });
+
+t.test('an answer that stops halfway: the instance takes the next job meanwhile, and cancelling the held one does not interrupt it', async (t) => {
+  const service = await startService({ companion: true });
+  const fake = service.fakes[0]!;
+  t.teardown(async () => {
+    fake.holdAnswer = false;
+    fake.behaviour.hang = false;
+    await service.close();
+  });
+  fake.holdAnswer = true;
+  let receivedAtFirstAnswer: number | undefined;
+  fake.onAnswer = () => {
+    if (receivedAtFirstAnswer !== undefined) return;
+    receivedAtFirstAnswer = fake.received.length;
+    // The second job is then held mid-generation, so it is still running when the first is cancelled.
+    fake.holdAfterStep = 1;
+  };
+  const view = async (id: string): Promise<JobView> => (await service.app.inject({ url: `/jobs/${id}` })).json() as JobView;
+  const first = (await service.app.inject({ method: 'POST', url: '/jobs', payload: { image: pngBase64(), steps: 3, seed: 1 } })).json() as JobView;
+  const second = (await service.app.inject({ method: 'POST', url: '/jobs', payload: { image: pngBase64(), steps: 3, seed: 2 } })).json() as JobView;
+  const third = (await service.app.inject({ method: 'POST', url: '/jobs', payload: { image: pngBase64(), steps: 3, seed: 3 } })).json() as JobView;
+  await until(() => fake.received.length === 2);
+  t.equal(receivedAtFirstAnswer, 1, 'the second job was sent only once the first had finished generating');
+  t.equal((await view(first.id)).state, 'running', 'the first job is still reading its held answer');
+
+  await service.app.inject({ method: 'DELETE', url: `/jobs/${first.id}` });
+  await until(async () => (await view(first.id)).state === 'cancelled');
+  await until(async () => (await view(second.id)).step > 0);
+  t.equal(fake.interruptCount, 0, 'no /interrupt: it would have stopped the second job');
+  t.equal((await view(third.id)).state, 'queued', 'the first job\'s end did not free the instance the second job holds');
+  t.equal(fake.received.length, 2);
+  fake.holdAnswer = false;
+  fake.holdAfterStep = undefined;
+  fake.behaviour.hang = false;
+  await until(async () => (await view(third.id)).state === 'succeeded');
+  t.equal((await view(second.id)).state, 'succeeded');
+  t.equal(fake.maxConcurrent, 1);
+});
+
+t.test('an answer that stays unfinished past A1111_STALL_SECONDS fails as a stall naming the answer, and the job moves', async (t) => {
+  const service = await startService([{ companion: true }, { companion: true }], { A1111_STALL_SECONDS: '0.5' });
+  const [slow, healthy] = service.fakes;
+  t.teardown(async () => {
+    slow!.holdAnswer = false;
+    await service.close();
+  });
+  slow!.holdAnswer = true;
+  const response = await service.app.inject({ method: 'POST', url: '/upscale', payload: { image: pngBase64(), steps: 3, seed: 7 }, headers: { accept: 'application/json' } });
+  t.equal(response.statusCode, 200, response.body);
+  t.equal(response.json().parameters.ran_on, healthy!.url, 'it ran on the other instance');
+  t.equal(slow!.received.length, 1);
+  t.equal(slow!.interruptCount, 0, 'A1111 had finished the job: nothing to interrupt');
+  const units = ((await service.app.inject({ url: '/readyz' })).json() as { backends: { a1111: { units: Unit[] } } }).backends.a1111.units;
+  t.match(units.find((u) => u.target === slow!.url)!.error, /began its answer but had not finished it 0\.5 s later \(A1111_STALL_SECONDS\)/);
+});

@@ -71,11 +71,21 @@ export class A1111Backend implements Backend {
     const instance = this.instances.find((i) => i.healthy && !i.busy && !avoid.has(i.url) && unsupportedReason(work, i.mode!) === undefined);
     if (instance === undefined) return undefined;
     instance.busy = true;
+    // Free from the moment A1111 starts answering (it has finished the job), so that the next job is on
+    // its way while this answer is read and checked.
+    // Once only: by the time this job ends, the instance may already be busy with the next one.
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      instance.busy = false;
+      this.notify();
+    };
     return {
       ranOn: instance.url,
       run: async (job, onProgress, signal) => {
         try {
-          const outcome = await instance.run(job, onProgress, signal);
+          const outcome = await instance.run(job, onProgress, signal, release);
           instance.succeeded();
           return outcome;
         } catch (error) {
@@ -83,8 +93,7 @@ export class A1111Backend implements Backend {
           if (error instanceof BackendError && !signal.aborted) instance.failed(error, error instanceof StallError);
           throw error;
         } finally {
-          instance.busy = false;
-          this.notify();
+          release();
         }
       },
     };

@@ -48,17 +48,24 @@ export class A1111Client {
     }
   }
 
-  /** `body` is the request's JSON (payload.ts img2imgBody). */
-  img2img(body: Buffer, signal?: AbortSignal): Promise<Img2imgReply> {
-    return this.exchange('POST', '/sdapi/v1/img2img', (length) => new Img2imgReplyReader(length), body, this.options.timeoutMs, signal);
+  /**
+   * `body` is the request's JSON (payload.ts img2imgBody). `onAnswer` is called when a successful answer
+   * starts, before its body is read: A1111 has then finished the job (FastAPI sends nothing until the
+   * route returns).
+   */
+  img2img(body: Buffer, signal?: AbortSignal, onAnswer?: () => void): Promise<Img2imgReply> {
+    return this.exchange('POST', '/sdapi/v1/img2img', (length) => {
+      onAnswer?.();
+      return new Img2imgReplyReader(length);
+    }, body, this.options.timeoutMs, signal);
   }
 
-  /** With `image`, the live preview comes too (megabytes at Full size; only polled for jobs that want it). */
   /** The instance's settings (opts.data), what override_settings may change for a job. */
   settings(): Promise<Record<string, unknown>> {
     return this.call('GET', '/sdapi/v1/options');
   }
 
+  /** With `image`, the live preview comes too (megabytes at Full size; only polled for jobs that want it). */
   progress(image = false): Promise<A1111Progress> {
     return this.call('GET', `/sdapi/v1/progress?skip_current_image=${image ? 'false' : 'true'}`);
   }

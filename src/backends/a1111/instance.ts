@@ -105,9 +105,12 @@ export class A1111Instance {
 
   /**
    * Runs img2img, polling /progress meanwhile. A cancel (signal) or a stall aborts the HTTP call at once and
-   * interrupts A1111; the call then rejects with the cancel's reason or a 504 naming the stall.
+   * interrupts A1111; the call then rejects with the cancel's reason or a 504 naming the stall. Once A1111
+   * starts answering, the job has left it: `onAnswer` is told (the instance may take its next job while
+   * this answer is read and checked), nothing polls /progress or interrupts any more (both would concern
+   * the next job), and an answer that is not whole within the stall time fails as a stall.
    */
-  async run(work: UpscaleWork, onProgress: (report: ProgressReport) => void, signal: AbortSignal): Promise<UpscaleOutcome> {
+  async run(work: UpscaleWork, onProgress: (report: ProgressReport) => void, signal: AbortSignal, onAnswer: () => void = () => undefined): Promise<UpscaleOutcome> {
     const body = img2imgBody(work, this.mode!, this.settings);
     // /progress names no task: it shows whatever A1111 runs. Only when nothing ran as we sent ours (A1111
     // runs one job at a time, in order) is what it shows ours; else its images and step count could be
@@ -118,9 +121,14 @@ export class A1111Instance {
     let interrupting: Promise<void> | undefined;
     const onAbort = (): void => void (interrupting = this.client.interrupt().catch(() => undefined));
     call.addEventListener('abort', onAbort, { once: true });
-    const watch = this.watchProgress(onProgress, () => stall.abort(new StallError(this.url, this.policy.stallMs)), work.preview.mode !== 'off' && ours, ours);
+    const watch = this.watchProgress(onProgress, (what) => stall.abort(new StallError(this.url, this.policy.stallMs, what)), work.preview.mode !== 'off' && ours, ours);
+    const answering = (): void => {
+      call.removeEventListener('abort', onAbort);
+      watch.answering();
+      onAnswer();
+    };
     try {
-      const response = await this.client.img2img(body, call);
+      const response = await this.client.img2img(body, call, answering);
       call.throwIfAborted();
       const answer = await readImg2imgAnswer(response, work, `A1111 at ${this.url}`, this.policy.checkPixels);
       const skipped = this.mode!.kind === 'companion' ? companionProblem(answer.infotext, work) : undefined;
@@ -147,21 +155,23 @@ export class A1111Instance {
   /**
    * Polls /progress, one poll at a time; calls `onStall` once the step has not moved for stallMs. With
    * `previews`, each new current_image goes out with the report (A1111 repeats the latest on every poll);
-   * the step count it shows is kept as the steps run only when the job is known to be `ours`.
+   * the step count it shows is kept as the steps run only when the job is known to be `ours`. From
+   * `answering` on it only times the answer, with `onStall` told that the answer is what stalled.
    */
-  private watchProgress(onProgress: (report: ProgressReport) => void, onStall: () => void, previews: boolean, ours: boolean): { stop(): void; stepsRun(): number | undefined } {
+  private watchProgress(onProgress: (report: ProgressReport) => void, onStall: (what: StalledPart) => void, previews: boolean, ours: boolean): { stop(): void; answering(): void; stepsRun(): number | undefined } {
     let lastState = '';
     let lastImage: string | null | undefined;
     let stepsRun: number | undefined;
     let lastChange = this.now();
     let polling = false;
+    let answering = false;
     const timer = setInterval(() => {
       if (this.now() - lastChange > this.policy.stallMs) {
         clearInterval(timer);
-        onStall();
+        onStall(answering ? 'answer' : 'progress');
         return;
       }
-      if (polling) return;
+      if (polling || answering) return;
       polling = true;
       this.client.progress(previews).then((progress) => {
         const state = `${progress.state.job_count}/${progress.state.sampling_step}/${progress.state.sampling_steps}/${progress.progress}`;
@@ -176,7 +186,14 @@ export class A1111Instance {
         onProgress({ ...progressReport(progress), ...(preview ? { preview } : {}) });
       }, () => undefined).finally(() => (polling = false));
     }, this.policy.progressIntervalMs);
-    return { stop: () => clearInterval(timer), stepsRun: () => stepsRun };
+    return {
+      stop: () => clearInterval(timer),
+      answering: () => {
+        answering = true;
+        lastChange = this.now();
+      },
+      stepsRun: () => stepsRun,
+    };
   }
 
   private now(): number {
@@ -184,10 +201,15 @@ export class A1111Instance {
   }
 }
 
-/** A job whose A1111 stopped making progress; the instance is taken out and the job moved. */
+/** What stalled: the generation (/progress stood still) or the answer after it (not whole in time). */
+type StalledPart = 'progress' | 'answer';
+
+/** A job whose A1111 stopped making progress, or stopped short in its answer; the instance is taken out and the job moved. */
 export class StallError extends BackendError {
-  constructor(url: string, stallMs: number) {
-    super(`A1111 at ${url} made no progress for ${stallMs / 1000} s (A1111_STALL_SECONDS); it was interrupted and taken out of service`, 'BACKEND_TIMEOUT');
+  constructor(url: string, stallMs: number, what: StalledPart) {
+    super(what === 'progress'
+      ? `A1111 at ${url} made no progress for ${stallMs / 1000} s (A1111_STALL_SECONDS); it was interrupted and taken out of service`
+      : `A1111 at ${url} began its answer but had not finished it ${stallMs / 1000} s later (A1111_STALL_SECONDS); it was taken out of service`, 'BACKEND_TIMEOUT');
   }
 }
 
