@@ -84,7 +84,7 @@ export async function jobRoutes(app: FastifyInstance, services: Services): Promi
   routes.delete('/jobs/:id', {
     schema: {
       summary: 'Cancel a job (interrupts A1111 when it is running)',
-      description: 'A queued job never runs; a running one is interrupted. A job that has ended (succeeded, failed, cancelled) answers 409 (JOB_FINISHED).',
+      description: 'A queued job never runs; a running one is interrupted (once A1111 has begun answering it, only the transfer is dropped: the instance may be running the next job). A job that has ended (succeeded, failed, cancelled) answers 409 (JOB_FINISHED).',
       params: idParams,
       response: { 202: jobSchema, 409: errorSchema },
     },
