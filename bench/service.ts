@@ -2,7 +2,8 @@
 // upscaled to 1024² (~1.8 MB back). The fake A1111 runs in its own process and answers from a cache, and
 // the service runs in its own process (src/server.ts, as `npm start` runs it); this process is only the
 // client. Sequential requests give p50/p99 for direct calls, JSON bodies and multipart bodies; then 8
-// concurrent clients give requests/s; the service's own event-loop delay (monitorEventLoopDelay, read
+// concurrent clients give requests/s, first with generation taking no time, then with 4 steps of
+// BENCH_STEP_MS (50) as a GPU would take, each also for a service with A1111_QUEUE_DEPTH=2; the service's own event-loop delay (monitorEventLoopDelay, read
 // from its /metrics, which resets it on each read) and each process's CPU time per request (/proc) are
 // reported per phase. On a 2-core machine the processes share the cores, so CPU time is added latency.
 import { request } from 'undici';
@@ -17,11 +18,17 @@ const SEQUENTIAL = Number(process.env['BENCH_REQUESTS'] ?? 100);
 const CONCURRENCY = 8;
 const CONCURRENT_REQUESTS = Number(process.env['BENCH_CONCURRENT_REQUESTS'] ?? 160);
 const STEPS = 4;
+/** The step time of the last phase, where A1111's generation takes time as it does on a GPU (4 steps of 50 ms). */
+const TIMED_STEP_MS = Number(process.env['BENCH_STEP_MS'] ?? 50);
+const TIMED_REQUESTS = 48;
 /** Unmeasured requests first, so that every process has compiled its hot paths. */
 const WARMUP = 20;
 
 const fake = await startFakeA1111Process({ companion: true, stepDelayMs: 0, photo: true });
 const service = await startServiceProcess({ A1111_URLS: fake.url });
+// The same with the next job sent to wait at A1111's queue; it polls /progress every 50 ms to see the job
+// ahead generating (with a real A1111's jobs of seconds, the default 500 ms does as well).
+const queueing = await startServiceProcess({ A1111_URLS: fake.url, A1111_QUEUE_DEPTH: '2', PROGRESS_INTERVAL_MS: '50' });
 // The floor: the byte work any service in front of A1111 must do, and nothing else (bench/minimal-proxy.ts).
 const minimal = await launch('minimal proxy', process.execPath, ['--import', 'tsx', fileURLToPath(new URL('minimal-proxy.ts', import.meta.url)), fake.url], /listening on (http:\/\/\S+)/, 30_000);
 const minimalUrl = minimal.ready[1]!;
@@ -50,6 +57,7 @@ const runs = {
   'minimal proxy': () => call(minimalUrl, jsonBody, json),
   'service, JSON body': () => call(`${service.url}/upscale`, jsonBody, json),
   'service, multipart body': () => call(`${service.url}/upscale`, multipart.payload, multipart.headers),
+  'service, A1111_QUEUE_DEPTH=2': () => call(`${queueing.url}/upscale`, jsonBody, json),
 };
 
 async function latencies(run: () => Promise<number>): Promise<{ p50: number; p99: number; bytes: number }> {
@@ -64,13 +72,13 @@ async function latencies(run: () => Promise<number>): Promise<{ p50: number; p99
   return { p50: percentile(times, 0.5), p99: percentile(times, 0.99), bytes };
 }
 
-async function throughput(run: () => Promise<number>): Promise<number> {
+async function throughput(run: () => Promise<number>, requests = CONCURRENT_REQUESTS): Promise<number> {
   let next = 0;
   const start = performance.now();
   await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-    while (next++ < CONCURRENT_REQUESTS) await run();
+    while (next++ < requests) await run();
   }));
-  return CONCURRENT_REQUESTS / ((performance.now() - start) / 1000);
+  return requests / ((performance.now() - start) / 1000);
 }
 
 /** The service's event-loop delay p99 and max (ms) since the last read; idle, they sit at the 10 ms sampling interval. */
@@ -116,9 +124,19 @@ try {
   const directRate = await throughput(runs.direct);
   const floorRate = await throughput(runs['minimal proxy']);
   const { result: serviceRate, delay } = await phase(CONCURRENT_REQUESTS, () => throughput(runs['service, JSON body']));
-  console.log(`requests/s at concurrency ${CONCURRENCY}: direct ${directRate.toFixed(1)}, minimal proxy ${floorRate.toFixed(1)} (${(floorRate / directRate).toFixed(2)}×), service ${serviceRate.toFixed(1)} (${(serviceRate / directRate).toFixed(2)}×); service ${delay}`);
+  const queueingRate = await throughput(runs['service, A1111_QUEUE_DEPTH=2']);
+  console.log(`requests/s at concurrency ${CONCURRENCY}: direct ${directRate.toFixed(1)}, minimal proxy ${floorRate.toFixed(1)} (${(floorRate / directRate).toFixed(2)}×), service ${serviceRate.toFixed(1)} (${(serviceRate / directRate).toFixed(2)}×), with A1111_QUEUE_DEPTH=2 ${queueingRate.toFixed(1)} (${(queueingRate / directRate).toFixed(2)}×); service ${delay}`);
+  // A1111 generates one job at a time, so with generation taking time requests/s is bounded by it; what
+  // the service can lose is the gap between one job's end and the next one's start at the instance.
+  await fake.setBehaviour({ stepDelayMs: TIMED_STEP_MS });
+  const timedDirect = await throughput(runs.direct, TIMED_REQUESTS);
+  const timedService = await throughput(runs['service, JSON body'], TIMED_REQUESTS);
+  const timedQueueing = await throughput(runs['service, A1111_QUEUE_DEPTH=2'], TIMED_REQUESTS);
+  const bound = 1000 / (STEPS * TIMED_STEP_MS);
+  console.log(`same, with ${STEPS} steps of ${TIMED_STEP_MS} ms (at most ${bound.toFixed(1)} requests/s): direct ${timedDirect.toFixed(2)}, service ${timedService.toFixed(2)} (${(timedService / timedDirect).toFixed(3)}×), with A1111_QUEUE_DEPTH=2 ${timedQueueing.toFixed(2)} (${(timedQueueing / timedDirect).toFixed(3)}×)`);
 } finally {
   await stopProcess(minimal);
   await service.stop();
+  await queueing.stop();
   await fake.kill();
 }

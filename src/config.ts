@@ -13,6 +13,7 @@ const environmentSchema = z.object({
   A1111_STALL_SECONDS: z.coerce.number().positive().default(120),
   A1111_MAX_FAILURES: z.coerce.number().int().min(1).default(3),
   A1111_CHECK_PIXELS: z.enum(['true', 'false']).default('false'),
+  A1111_QUEUE_DEPTH: z.coerce.number().int().min(1).max(2).default(1),
   HEALTH_CHECK_INTERVAL_SECONDS: z.coerce.number().positive().default(15),
   PROGRESS_INTERVAL_MS: z.coerce.number().int().min(50).default(500),
   MAX_QUEUE: z.coerce.number().int().min(1).default(100),
@@ -67,6 +68,8 @@ export interface Config {
   /** Failed jobs in a row that take an instance out of service for a while. */
   readonly a1111MaxFailures: number;
   readonly a1111CheckPixels: boolean;
+  /** Our jobs at one A1111 at once: the running one, and with 2 the next waiting at its queue. */
+  readonly a1111QueueDepth: number;
   readonly healthCheckIntervalMs: number;
   readonly progressIntervalMs: number;
   readonly maxQueue: number;
@@ -140,6 +143,7 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
     a1111StallMs: env.A1111_STALL_SECONDS * 1000,
     a1111MaxFailures: env.A1111_MAX_FAILURES,
     a1111CheckPixels: env.A1111_CHECK_PIXELS === 'true',
+    a1111QueueDepth: env.A1111_QUEUE_DEPTH,
     healthCheckIntervalMs: env.HEALTH_CHECK_INTERVAL_SECONDS * 1000,
     progressIntervalMs: env.PROGRESS_INTERVAL_MS,
     maxQueue: env.MAX_QUEUE,

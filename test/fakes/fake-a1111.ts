@@ -135,7 +135,8 @@ export class FakeA1111 {
   /** GET /sdapi/v1/progress calls so far. */
   progressReads = 0;
   private queueLock: Promise<void> = Promise.resolve();
-  private progress = { job_count: 0, sampling_step: 0, sampling_steps: 0, interrupted: false, started: 0 };
+  /** What /sdapi/v1/progress shows. */
+  progress = { job_count: 0, sampling_step: 0, sampling_steps: 0, interrupted: false, started: 0 };
   /** The live preview /progress shows (A1111's shared.state.current_image), as its base64 PNG. */
   private currentImage: string | null = null;
   private concurrent = 0;

@@ -1,16 +1,15 @@
 import type { Dispatcher } from 'undici';
 import type { Config } from '../../config.js';
-import { BackendError } from '../../errors.js';
 import type { Backend, BackendSnapshot, Lease, UpscaleWork } from '../backend.js';
 import { A1111Client } from './client.js';
-import { A1111Instance, StallError } from './instance.js';
+import { A1111Instance } from './instance.js';
 import { unsupportedReason } from './payload.js';
 
-export type A1111Config = Pick<Config, 'a1111' | 'a1111TimeoutMs' | 'a1111ProbeTimeoutMs' | 'a1111StallMs' | 'a1111MaxFailures' | 'a1111CheckPixels' | 'healthCheckIntervalMs' | 'progressIntervalMs'>;
+export type A1111Config = Pick<Config, 'a1111' | 'a1111TimeoutMs' | 'a1111ProbeTimeoutMs' | 'a1111StallMs' | 'a1111MaxFailures' | 'a1111CheckPixels' | 'a1111QueueDepth' | 'healthCheckIntervalMs' | 'progressIntervalMs'>;
 
 /**
- * A1111 instances as one backend: each runs one job at a time; a job goes to the first free healthy
- * instance that supports it. Instances that fail are marked down and probed again every health interval.
+ * A1111 instances as one backend: each runs one job at a time (with A1111_QUEUE_DEPTH 2, one more waits
+ * at its queue); a job goes to the first free healthy instance that supports it. Instances that fail are marked down and probed again every health interval.
  */
 export class A1111Backend implements Backend {
   readonly name = 'a1111';
@@ -24,6 +23,7 @@ export class A1111Backend implements Backend {
       stallMs: config.a1111StallMs,
       maxFailures: config.a1111MaxFailures,
       checkPixels: config.a1111CheckPixels,
+      queueDepth: config.a1111QueueDepth,
       quarantineMs: 4 * config.healthCheckIntervalMs,
       ...(log ? { log } : {}),
     };
@@ -34,7 +34,7 @@ export class A1111Backend implements Backend {
   }
 
   get slots(): number {
-    return this.instances.length;
+    return this.instances.length * this.config.a1111QueueDepth;
   }
 
   async start(): Promise<void> {
@@ -67,41 +67,21 @@ export class A1111Backend implements Backend {
     };
   }
 
+  /** An idle instance first; with A1111_QUEUE_DEPTH 2, else one whose running job a next may wait behind. */
   acquire(work: UpscaleWork, avoid: ReadonlySet<string> = new Set()): Lease | undefined {
-    const instance = this.instances.find((i) => i.healthy && !i.busy && !avoid.has(i.url) && unsupportedReason(work, i.mode!) === undefined);
+    const able = this.instances.filter((i) => i.healthy && !i.busy && !avoid.has(i.url) && unsupportedReason(work, i.mode!) === undefined);
+    const instance = able.find((i) => i.inLine === 0) ?? able[0];
     if (instance === undefined) return undefined;
-    instance.busy = true;
-    // Free from the moment A1111 starts answering (it has finished the job), so that the next job is on
-    // its way while this answer is read and checked.
-    // Once only: by the time this job ends, the instance may already be busy with the next one.
-    let released = false;
-    const release = (): void => {
-      if (released) return;
-      released = true;
-      instance.busy = false;
-      this.notify();
-    };
+    const turn = instance.takeTurn(() => this.notify());
     return {
       ranOn: instance.url,
-      run: async (job, onProgress, signal) => {
-        try {
-          const outcome = await instance.run(job, onProgress, signal, release);
-          instance.succeeded();
-          return outcome;
-        } catch (error) {
-          // A cancel is nobody's fault; anything else the instance did counts against it.
-          if (error instanceof BackendError && !signal.aborted) instance.failed(error, error instanceof StallError);
-          throw error;
-        } finally {
-          release();
-        }
-      },
+      run: (job, onProgress, signal) => instance.run(job, onProgress, signal, turn),
     };
   }
 
   /** Re-detects every idle instance: a down one may be back (or have gained the companion), an up one may be gone. */
   private async probe(): Promise<void> {
-    const idle = this.instances.filter((i) => !i.busy);
+    const idle = this.instances.filter((i) => i.inLine === 0);
     await Promise.all(idle.map((i) => i.detect()));
     this.notify();
   }

@@ -13,6 +13,8 @@ export interface InstancePolicy {
   readonly maxFailures: number;
   /** Decode every answer's pixels too, not only check its structure (A1111_CHECK_PIXELS; see answer.ts). */
   readonly checkPixels: boolean;
+  /** Our jobs at the instance at once (A1111_QUEUE_DEPTH): the running one, and with 2 the next waiting behind it. */
+  readonly queueDepth: number;
   /** How long it stays out the first time; each further failure while out of favour doubles it. */
   readonly quarantineMs: number;
   readonly now?: () => number;
@@ -24,13 +26,16 @@ const INTERRUPT_WAIT_MS = 1000;
 
 /**
  * One A1111 instance: what it can do (detected from its scripts and schedulers), whether it is usable,
- * and whether it is running a job. A1111 serialises generation, so an instance takes one job at a time.
+ * and which of our jobs it has. A1111 serialises generation, so an instance runs one job at a time; with
+ * A1111_QUEUE_DEPTH 2 the next one is sent to wait at A1111's queue, so that A1111 goes on to it without
+ * the gap of its answer, our reading it and the next request.
  * An instance that fails job after job while still answering probes (a broken model, a full disk) is a
  * trap for every queued job, so consecutive failures take it out for a while, like a circuit breaker.
  */
 export class A1111Instance {
   mode: A1111Mode | undefined;
-  busy = false;
+  /** Our jobs here whose answers have not begun, in the order they are sent (A1111 runs them so). */
+  private readonly line: Turn[] = [];
   private reachable = false;
   private failures = 0;
   private outUntil = 0;
@@ -45,6 +50,15 @@ export class A1111Instance {
 
   get url(): string {
     return this.client.endpoint.url;
+  }
+
+  get inLine(): number {
+    return this.line.length;
+  }
+
+  /** No room for another job: the line is full (A1111_QUEUE_DEPTH), or holds a cancelled job not yet interrupted. */
+  get busy(): boolean {
+    return this.line.length >= this.policy.queueDepth || this.line.some((turn) => turn.abandoned);
   }
 
   get healthy(): boolean {
@@ -83,12 +97,12 @@ export class A1111Instance {
     this.warning = warning;
   }
 
-  succeeded(): void {
+  private succeeded(): void {
     this.failures = 0;
   }
 
   /** A job failed here: unreachable means down until a probe answers; stalls and repeated failures mean out for a while. */
-  failed(error: BackendError, stalled: boolean): void {
+  private failed(error: BackendError, stalled: boolean): void {
     this.failures++;
     if (error.code === 'BACKEND_UNAVAILABLE') {
       this.reachable = false;
@@ -103,75 +117,139 @@ export class A1111Instance {
     }
   }
 
+  /** Takes the next place in line for a leased job; `onLeave` is told when it leaves (room for another). */
+  takeTurn(onLeave: () => void): Turn {
+    const turn = new Turn(this.line.at(-1), (left) => {
+      this.line.splice(this.line.indexOf(left), 1);
+      onLeave();
+    });
+    this.line.push(turn);
+    return turn;
+  }
+
   /**
    * Runs img2img, polling /progress meanwhile. A cancel (signal) or a stall aborts the HTTP call at once and
    * interrupts A1111; the call then rejects with the cancel's reason or a 504 naming the stall. Once A1111
-   * starts answering, the job has left it: `onAnswer` is told (the instance may take its next job while
-   * this answer is read and checked), nothing polls /progress or interrupts any more (both would concern
-   * the next job), and an answer that is not whole within the stall time fails as a stall.
+   * starts answering, the job has left it: the turn is left (the instance may take its next job while this
+   * answer is read and checked), nothing polls /progress or interrupts any more (both would concern the next
+   * job), and an answer that is not whole within the stall time fails as a stall. A job behind another of
+   * ours is sent once that one is seen generating, so that it waits at A1111's queue; cancelled there, it
+   * cannot be interrupted without stopping the one ahead, so the call rejects at once while the instance
+   * lets it reach the front, interrupts it and takes nothing new until its answer begins.
    */
-  async run(work: UpscaleWork, onProgress: (report: ProgressReport) => void, signal: AbortSignal, onAnswer: () => void = () => undefined): Promise<UpscaleOutcome> {
+  async run(work: UpscaleWork, onProgress: (report: ProgressReport) => void, signal: AbortSignal, turn: Turn): Promise<UpscaleOutcome> {
     const body = img2imgBody(work, this.mode!, this.settings);
-    // /progress names no task: it shows whatever A1111 runs. Only when nothing ran as we sent ours (A1111
-    // runs one job at a time, in order) is what it shows ours; else its images and step count could be
-    // another client's or a UI user's, and are not passed on.
-    const ours = await this.client.progress().then((progress) => progress.state.job_count === 0, () => false);
-    const stall = new AbortController();
-    const call = AbortSignal.any([signal, stall.signal]);
-    let interrupting: Promise<void> | undefined;
-    const onAbort = (): void => void (interrupting = this.client.interrupt().catch(() => undefined));
-    call.addEventListener('abort', onAbort, { once: true });
-    const watch = this.watchProgress(onProgress, (what) => stall.abort(new StallError(this.url, this.policy.stallMs, what)), work.preview.mode !== 'off' && ours, ours);
-    const answering = (): void => {
-      call.removeEventListener('abort', onAbort);
-      watch.answering();
-      onAnswer();
-    };
+    const ahead = turn.ahead;
     try {
-      const response = await this.client.img2img(body, call, answering);
-      call.throwIfAborted();
-      const answer = await readImg2imgAnswer(response, work, `A1111 at ${this.url}`, this.policy.checkPixels);
-      const skipped = this.mode!.kind === 'companion' ? companionProblem(answer.infotext, work) : undefined;
-      if (skipped !== undefined) {
-        throw new BackendError(`A1111 at ${this.url} ran the job without the companion: ${skipped}. A1111 logs a failing always-on script and goes on with its own bilinear upscale and schedule (modules/scripts.py ScriptRunner.process), so its console says why`, 'BACKEND_BAD_ANSWER');
-      }
-      const stepsRun = watch.stepsRun();
-      return {
-        png: answer.png, seed: answer.seed ?? work.seed, ranOn: this.url, notes: answer.notes,
-        ...(answer.model ? { model: answer.model } : {}), ...(answer.modelHash ? { modelHash: answer.modelHash } : {}), ...(stepsRun !== undefined ? { stepsRun } : {}),
-      };
+      if (ahead !== undefined) await untilAborted(ahead.started, signal);
+      const queued = ahead !== undefined && !ahead.hasLeft ? ahead : undefined;
+      // /progress names no task: it shows whatever A1111 runs. Only when nothing ran as we sent ours (A1111
+      // runs one job at a time, in order) is what it shows ours; else its images and step count could be
+      // another client's or a UI user's, and are not passed on. A job waiting behind one of ours is ours
+      // when that one is.
+      turn.ours = queued !== undefined ? queued.ours : this.client.progress().then((progress) => progress.state.job_count === 0, () => false);
+      const ours = await untilAborted(turn.ours, signal);
+      const outcome = await this.generate(work, body, onProgress, signal, turn, ours, queued);
+      this.succeeded();
+      return outcome;
     } catch (error) {
-      if (!call.aborted) throw error;
-      // Give /interrupt a moment to land (a shutting-down service would otherwise exit first), no more:
-      // an A1111 that hangs may not answer it at all.
-      await Promise.race([interrupting, new Promise((resolve) => setTimeout(resolve, INTERRUPT_WAIT_MS).unref())]);
-      throw call.reason;
+      // Counted before the turn is left, so that a failing instance is out before it gets the next job. A
+      // cancel is nobody's fault; anything else the instance did counts against it.
+      if (error instanceof BackendError && !signal.aborted) this.failed(error, error instanceof StallError);
+      throw error;
     } finally {
-      watch.stop();
-      call.removeEventListener('abort', onAbort);
+      if (!turn.abandoned) turn.leave();
     }
+  }
+
+  private async generate(work: UpscaleWork, body: Buffer, onProgress: (report: ProgressReport) => void, signal: AbortSignal, turn: Turn, ours: boolean, queued: Turn | undefined): Promise<UpscaleOutcome> {
+    signal.throwIfAborted();
+    const transfer = new AbortController();
+    let answering = false;
+    let interrupting: Promise<void> | undefined;
+    const interrupt = (): void => void (interrupting ??= this.client.interrupt().catch(() => undefined));
+    const stop = (reason: unknown): void => {
+      if (!answering) interrupt();
+      transfer.abort(reason);
+    };
+    let abandon: (reason: unknown) => void = () => undefined;
+    const abandoned = new Promise<never>((_resolve, reject) => (abandon = reject));
+    const onCancel = (): void => {
+      if (queued === undefined || queued.hasLeft || answering) return stop(signal.reason);
+      turn.abandoned = true;
+      abandon(signal.reason);
+    };
+    const watch = this.watchProgress({
+      onProgress, turn, ours, previews: work.preview.mode !== 'off' && ours,
+      onStall: (what) => stop(new StallError(this.url, this.policy.stallMs, what)),
+      onGenerating: () => (turn.abandoned ? interrupt() : turn.generating()),
+      ...(queued !== undefined ? { after: queued.left } : {}),
+    });
+    const answer = async (): Promise<UpscaleOutcome> => {
+      try {
+        const response = await this.client.img2img(body, transfer.signal, () => {
+          answering = true;
+          watch.answering();
+          if (turn.abandoned) transfer.abort(signal.reason);
+          turn.leave();
+        });
+        transfer.signal.throwIfAborted();
+        const answer = await readImg2imgAnswer(response, work, `A1111 at ${this.url}`, this.policy.checkPixels);
+        const skipped = this.mode!.kind === 'companion' ? companionProblem(answer.infotext, work) : undefined;
+        if (skipped !== undefined) {
+          throw new BackendError(`A1111 at ${this.url} ran the job without the companion: ${skipped}. A1111 logs a failing always-on script and goes on with its own bilinear upscale and schedule (modules/scripts.py ScriptRunner.process), so its console says why`, 'BACKEND_BAD_ANSWER');
+        }
+        const stepsRun = watch.stepsRun();
+        return {
+          png: answer.png, seed: answer.seed ?? work.seed, ranOn: this.url, notes: answer.notes,
+          ...(answer.model ? { model: answer.model } : {}), ...(answer.modelHash ? { modelHash: answer.modelHash } : {}), ...(stepsRun !== undefined ? { stepsRun } : {}),
+        };
+      } catch (error) {
+        if (!transfer.signal.aborted) throw error;
+        // Give /interrupt a moment to land (a shutting-down service would otherwise exit first), no more:
+        // an A1111 that hangs may not answer it at all.
+        await Promise.race([interrupting, new Promise((resolve) => setTimeout(resolve, INTERRUPT_WAIT_MS).unref())]);
+        throw transfer.signal.reason;
+      } finally {
+        watch.stop();
+        signal.removeEventListener('abort', onCancel);
+        // Otherwise run leaves it, once the outcome is counted.
+        if (turn.abandoned) turn.leave();
+      }
+    };
+    signal.addEventListener('abort', onCancel, { once: true });
+    const answered = answer();
+    // An abandoned job's call goes on unheard.
+    answered.catch(() => undefined);
+    return Promise.race([answered, abandoned]);
   }
 
   /**
    * Polls /progress, one poll at a time; calls `onStall` once the step has not moved for stallMs. With
    * `previews`, each new current_image goes out with the report (A1111 repeats the latest on every poll);
-   * the step count it shows is kept as the steps run only when the job is known to be `ours`. From
-   * `answering` on it only times the answer, with `onStall` told that the answer is what stalled.
+   * the step count it shows is kept as the steps run only when the job is known to be `ours`, and then a
+   * job shown running is reported to `onGenerating`. A job waiting behind another starts polling `after`
+   * that one has left (what /progress shows before is that one's), at once when a job may be waiting on
+   * it. From `answering` on it only times the answer, with `onStall` told that the answer is what stalled.
    */
-  private watchProgress(onProgress: (report: ProgressReport) => void, onStall: (what: StalledPart) => void, previews: boolean, ours: boolean): { stop(): void; answering(): void; stepsRun(): number | undefined } {
+  private watchProgress(watching: {
+    readonly onProgress: (report: ProgressReport) => void;
+    readonly onStall: (what: StalledPart) => void;
+    readonly onGenerating: () => void;
+    readonly turn: Turn;
+    readonly ours: boolean;
+    readonly previews: boolean;
+    readonly after?: Promise<void>;
+  }): { stop(): void; answering(): void; stepsRun(): number | undefined } {
+    const { onProgress, onStall, onGenerating, ours, previews } = watching;
     let lastState = '';
     let lastImage: string | null | undefined;
     let stepsRun: number | undefined;
     let lastChange = this.now();
     let polling = false;
     let answering = false;
-    const timer = setInterval(() => {
-      if (this.now() - lastChange > this.policy.stallMs) {
-        clearInterval(timer);
-        onStall(answering ? 'answer' : 'progress');
-        return;
-      }
-      if (polling || answering) return;
+    let active = watching.after === undefined;
+    const poll = (): void => {
       polling = true;
       this.client.progress(previews).then((progress) => {
         const state = `${progress.state.job_count}/${progress.state.sampling_step}/${progress.state.sampling_steps}/${progress.progress}`;
@@ -179,17 +257,40 @@ export class A1111Instance {
           lastState = state;
           lastChange = this.now();
         }
+        if (answering) return;
+        if (ours && progress.state.job_count > 0) onGenerating();
+        if (watching.turn.abandoned) return;
         if (ours && progress.state.job_count > 0 && progress.state.sampling_steps > 0) stepsRun = progress.state.sampling_steps;
         const image = progress.current_image;
         const preview = previews && typeof image === 'string' && image !== '' && image !== lastImage ? previewImage(progress, image) : undefined;
         lastImage = image;
         onProgress({ ...progressReport(progress), ...(preview ? { preview } : {}) });
       }, () => undefined).finally(() => (polling = false));
+    };
+    const timer = setInterval(() => {
+      if (!active) return;
+      if (this.now() - lastChange > this.policy.stallMs) {
+        clearInterval(timer);
+        onStall(answering ? 'answer' : 'progress');
+        return;
+      }
+      if (!polling && !answering) poll();
     }, this.policy.progressIntervalMs);
+    void watching.after?.then(() => {
+      if (active || answering) return;
+      active = true;
+      lastChange = this.now();
+      if (this.policy.queueDepth > 1) poll();
+    });
+    if (active && this.policy.queueDepth > 1) poll();
     return {
-      stop: () => clearInterval(timer),
+      stop: () => {
+        clearInterval(timer);
+        active = true;
+      },
       answering: () => {
         answering = true;
+        active = true;
         lastChange = this.now();
       },
       stepsRun: () => stepsRun,
@@ -228,4 +329,51 @@ function previewImage(progress: A1111Progress, image: string): PreviewImage | un
   const header = readImageHeader(bytes);
   if ('problem' in header) return undefined;
   return { step: progress.state.sampling_step, steps: progress.state.sampling_steps, mime: `image/${header.format}`, bytes };
+}
+
+/**
+ * A leased job's place in an instance's line. A job behind another is sent once that one is seen
+ * generating: sent together, A1111 could take them in either order, and a cancel's /interrupt would stop
+ * the wrong one. A job leaves the line when its answer begins or its call ends.
+ */
+export class Turn {
+  /** Whether nothing but our jobs ran as it was sent (see A1111Instance.run). */
+  ours: Promise<boolean> = Promise.resolve(false);
+  /** Cancelled while waiting behind another; its call goes on until it can be interrupted. */
+  abandoned = false;
+  hasLeft = false;
+  /** Resolves once the job is seen generating, or has left. */
+  readonly started: Promise<void>;
+  readonly left: Promise<void>;
+  private markStarted: () => void = () => undefined;
+  private markLeft: () => void = () => undefined;
+
+  constructor(public ahead: Turn | undefined, private readonly onLeave: (turn: Turn) => void) {
+    this.started = new Promise((resolve) => (this.markStarted = resolve));
+    this.left = new Promise((resolve) => (this.markLeft = resolve));
+  }
+
+  generating(): void {
+    this.markStarted();
+  }
+
+  leave(): void {
+    if (this.hasLeft) return;
+    this.hasLeft = true;
+    // Each turn would otherwise keep every one before it.
+    this.ahead = undefined;
+    this.markStarted();
+    this.markLeft();
+    this.onLeave(this);
+  }
+}
+
+/** `promise`, or the signal's reason once it aborts. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
