@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap';
+import { request } from 'undici';
 import { loadConfig } from '../../src/config.js';
 import type { FakeA1111 } from '../fakes/fake-a1111.js';
 import { pngBase64, startService, until, type Harness } from '../helpers/service.js';
@@ -86,6 +87,25 @@ t.test('cancelling the running job interrupts it; the job waiting behind it then
   await until(async () => (await view(service, waiting.id)).state === 'succeeded');
   t.equal((await view(service, running.id)).state, 'cancelled');
   t.equal(fake.interruptCount, 1);
+});
+
+t.test('nothing is sent behind a job that is not seen generating as ours (someone else\'s job was running as it was sent)', async (t) => {
+  const { service, fake, hold } = await startHeld(t, 5);
+  // Another client's job, held at step 2: ours is sent behind it, so what /progress shows is not ours.
+  const foreign = request(`${fake.url}/sdapi/v1/img2img`, { method: 'POST', body: JSON.stringify({ init_images: [pngBase64()], steps: 4, width: 64, height: 48 }), headers: { 'content-type': 'application/json' } });
+  await until(() => fake.progress.sampling_step === 2);
+  const first = await submit(service, 4, 1);
+  const second = await submit(service, 4, 2);
+  await until(() => fake.received.length === 2);
+  const polled = fake.progressReads;
+  await until(() => fake.progressReads >= polled + 4);
+  t.equal(fake.received.length, 2, 'the second job was not sent behind the first');
+  t.equal((await view(service, second.id)).state, 'queued');
+  hold.release();
+  t.equal((await foreign).statusCode, 200);
+  await until(async () => (await view(service, second.id)).state === 'succeeded');
+  t.equal((await view(service, first.id)).state, 'succeeded');
+  t.same(fake.received.map((body) => body['seed'] ?? 'foreign'), ['foreign', 1, 2]);
 });
 
 t.test('with two instances, a job goes to an idle one before it waits behind a running one', async (t) => {

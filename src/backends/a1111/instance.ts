@@ -56,9 +56,14 @@ export class A1111Instance {
     return this.line.length;
   }
 
-  /** No room for another job: the line is full (A1111_QUEUE_DEPTH), or holds a cancelled job not yet interrupted. */
+  /**
+   * No room for another job: the line is full (A1111_QUEUE_DEPTH), its last job is not yet seen generating
+   * as ours (a job sent behind it could run first, or wait behind someone else's), or it holds a cancelled
+   * job not yet interrupted.
+   */
   get busy(): boolean {
-    return this.line.length >= this.policy.queueDepth || this.line.some((turn) => turn.abandoned);
+    const last = this.line.at(-1);
+    return this.line.length >= this.policy.queueDepth || (last !== undefined && !last.seenGenerating) || this.line.some((turn) => turn.abandoned);
   }
 
   get healthy(): boolean {
@@ -117,11 +122,11 @@ export class A1111Instance {
     }
   }
 
-  /** Takes the next place in line for a leased job; `onLeave` is told when it leaves (room for another). */
-  takeTurn(onLeave: () => void): Turn {
-    const turn = new Turn(this.line.at(-1), (left) => {
-      this.line.splice(this.line.indexOf(left), 1);
-      onLeave();
+  /** Takes the next place in line for a leased job; `onChange` is told when it is seen generating or leaves (room for another). */
+  takeTurn(onChange: () => void): Turn {
+    const turn = new Turn(this.line.at(-1), (changed) => {
+      if (changed.hasLeft) this.line.splice(this.line.indexOf(changed), 1);
+      onChange();
     });
     this.line.push(turn);
     return turn;
@@ -138,9 +143,9 @@ export class A1111Instance {
    * lets it reach the front, interrupts it and takes nothing new until its answer begins.
    */
   async run(work: UpscaleWork, onProgress: (report: ProgressReport) => void, signal: AbortSignal, turn: Turn): Promise<UpscaleOutcome> {
-    const body = img2imgBody(work, this.mode!, this.settings);
     const ahead = turn.ahead;
     try {
+      const body = img2imgBody(work, this.mode!, this.settings);
       if (ahead !== undefined) await untilAborted(ahead.started, signal);
       const queued = ahead !== undefined && !ahead.hasLeft ? ahead : undefined;
       // /progress names no task: it shows whatever A1111 runs. Only when nothing ran as we sent ours (A1111
@@ -153,8 +158,9 @@ export class A1111Instance {
       this.succeeded();
       return outcome;
     } catch (error) {
-      // Counted before the turn is left, so that a failing instance is out before it gets the next job. A
-      // cancel is nobody's fault; anything else the instance did counts against it.
+      // Counted before the turn is left, so that an instance failing before it answers is out before it gets
+      // the next job (one that fails in its answer has had the next sent already). A cancel is nobody's
+      // fault; anything else the instance did counts against it.
       if (error instanceof BackendError && !signal.aborted) this.failed(error, error instanceof StallError);
       throw error;
     } finally {
@@ -183,12 +189,13 @@ export class A1111Instance {
       onProgress, turn, ours, previews: work.preview.mode !== 'off' && ours,
       onStall: (what) => stop(new StallError(this.url, this.policy.stallMs, what)),
       onGenerating: () => (turn.abandoned ? interrupt() : turn.generating()),
-      ...(queued !== undefined ? { after: queued.left } : {}),
+      ...(queued !== undefined ? { after: queued } : {}),
     });
     const answer = async (): Promise<UpscaleOutcome> => {
       try {
         const response = await this.client.img2img(body, transfer.signal, () => {
           answering = true;
+          turn.answered = true;
           watch.answering();
           if (turn.abandoned) transfer.abort(signal.reason);
           turn.leave();
@@ -239,9 +246,10 @@ export class A1111Instance {
     readonly turn: Turn;
     readonly ours: boolean;
     readonly previews: boolean;
-    readonly after?: Promise<void>;
+    readonly after?: Turn;
   }): { stop(): void; answering(): void; stepsRun(): number | undefined } {
-    const { onProgress, onStall, onGenerating, ours, previews } = watching;
+    const { onProgress, onStall, onGenerating } = watching;
+    let { ours, previews } = watching;
     let lastState = '';
     let lastImage: string | null | undefined;
     let stepsRun: number | undefined;
@@ -276,7 +284,10 @@ export class A1111Instance {
       }
       if (!polling && !answering) poll();
     }, this.policy.progressIntervalMs);
-    void watching.after?.then(() => {
+    void watching.after?.left.then(() => {
+      // A job ahead that ended without its answer (cancelled, stalled, cut off) may still be stopping at
+      // A1111, for seconds: what /progress shows is not surely this one's any more.
+      if (!watching.after!.answered) ours = previews = false;
       if (active || answering) return;
       active = true;
       lastChange = this.now();
@@ -341,6 +352,10 @@ export class Turn {
   ours: Promise<boolean> = Promise.resolve(false);
   /** Cancelled while waiting behind another; its call goes on until it can be interrupted. */
   abandoned = false;
+  /** /progress has shown it generating, as ours. */
+  seenGenerating = false;
+  /** A1111 began its answer (else it ended by a cancel, a stall or a failure). */
+  answered = false;
   hasLeft = false;
   /** Resolves once the job is seen generating, or has left. */
   readonly started: Promise<void>;
@@ -348,13 +363,16 @@ export class Turn {
   private markStarted: () => void = () => undefined;
   private markLeft: () => void = () => undefined;
 
-  constructor(public ahead: Turn | undefined, private readonly onLeave: (turn: Turn) => void) {
+  constructor(public ahead: Turn | undefined, private readonly onChange: (turn: Turn) => void) {
     this.started = new Promise((resolve) => (this.markStarted = resolve));
     this.left = new Promise((resolve) => (this.markLeft = resolve));
   }
 
   generating(): void {
+    if (this.seenGenerating) return;
+    this.seenGenerating = true;
     this.markStarted();
+    this.onChange(this);
   }
 
   leave(): void {
@@ -364,7 +382,7 @@ export class Turn {
     this.ahead = undefined;
     this.markStarted();
     this.markLeft();
-    this.onLeave(this);
+    this.onChange(this);
   }
 }
 
