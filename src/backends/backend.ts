@@ -146,8 +146,10 @@ export interface BackendSnapshot {
 /** A backend that runs jobs in this process. What it can do is its snapshot; running is acquire + run. */
 export interface Backend {
   readonly name: string;
-  /** Jobs it can run at once when every unit is healthy (a worker takes this many from Redis). */
+  /** Jobs it can run at once when every unit is healthy. */
   readonly slots: number;
+  /** Jobs it can run at once with the units usable now (a worker takes this many from Redis). */
+  capacity(): number;
   snapshot(): BackendSnapshot;
   /** A free healthy unit able to run the work and not among `avoid`, or undefined when none is free now. */
   acquire(work: UpscaleWork, avoid?: ReadonlySet<string>): Lease | undefined;

@@ -14,7 +14,7 @@ const collectGarbage = runInNewContext('gc') as () => void;
 
 const lease: Lease = { ranOn: 'unit', run: async () => ({ png: encodeRgbPng(2, 2, () => [1, 2, 3]), seed: 1, ranOn: 'unit' }) };
 const backend: Backend = {
-  name: 'a1111', slots: 1, snapshot: () => ({ backend: 'a1111', units: [], models: [], modelErrors: [] }),
+  name: 'a1111', slots: 1, capacity: () => 1, snapshot: () => ({ backend: 'a1111', units: [], models: [], modelErrors: [] }),
   acquire: () => lease, onChange: () => undefined, start: async () => undefined, stop: async () => undefined,
 };
 

@@ -37,6 +37,10 @@ export class A1111Backend implements Backend {
     return this.instances.length * this.config.a1111QueueDepth;
   }
 
+  capacity(): number {
+    return this.instances.filter((i) => i.healthy).length * this.config.a1111QueueDepth;
+  }
+
   async start(): Promise<void> {
     await this.probe();
     this.healthTimer = setInterval(() => void this.probe(), this.config.healthCheckIntervalMs);

@@ -116,6 +116,10 @@ export class OnnxBackend implements Backend {
     return this.options.concurrency;
   }
 
+  capacity(): number {
+    return Math.min(this.models.size, this.options.concurrency);
+  }
+
   private changed(update: () => void): void {
     update();
     for (const listener of this.listeners) listener();

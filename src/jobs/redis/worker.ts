@@ -199,15 +199,14 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
   };
 }
 
-/** Take as many jobs at once as there are healthy units, and none while there is none. */
+/** Take as many jobs at once as the usable units can run (A1111_QUEUE_DEPTH per A1111 instance), and none while there is none. */
 function matchCapacity(worker: Worker, backend: Backend): void {
   const snapshot = backend.snapshot();
-  const healthy = snapshot.units.filter((unit) => unit.healthy).length;
   if (!isReady(snapshot)) {
     if (!worker.isPaused()) void worker.pause(true);
     return;
   }
-  worker.concurrency = Math.min(Math.max(1, healthy), Math.max(1, backend.slots));
+  worker.concurrency = Math.max(1, backend.capacity());
   if (worker.isPaused()) worker.resume();
 }
 
