@@ -45,7 +45,10 @@ export class PipelineThread {
     return reply.model;
   }
 
-  /** Runs img2img in the thread; an abort stops it between steps and rejects with the signal's reason. */
+  /**
+   * Runs img2img in the thread; an abort stops it after the model load, a stage or a step, and rejects with
+   * the signal's reason (also when the thread had finished before the cancel reached it).
+   */
   async run(name: string, folder: string, request: Img2imgRequest, hooks: ThreadHooks, signal: AbortSignal): Promise<RgbImage> {
     signal.throwIfAborted();
     let sent = 0;
@@ -55,6 +58,7 @@ export class PipelineThread {
       // The input's pixels are copied (a decoder's buffer may share its ArrayBuffer); the result moves back.
       const reply = await this.send((id) => ((sent = id), { kind: 'run', id, name, folder, request }), hooks);
       if (reply.kind !== 'done') throw new Error(`pipeline thread: unexpected ${reply.kind} to run`);
+      signal.throwIfAborted();
       return reply.output;
     } catch (error) {
       throw signal.aborted ? signal.reason : error;

@@ -41,16 +41,28 @@ t.test('a service error keeps its class and code across the thread; the thread s
   t.equal((await thread.run('tiny', folder, request(), {}, never)).width, 64);
 });
 
-t.test('a cancel stops the run between steps with the signal\'s reason', async (t) => {
+// The cancel message follows the run message into the thread, which reads it while the model loads
+// (file reads), so the run stops before its first step whatever the timing.
+t.test('a cancel stops the run in the thread with the signal\'s reason; the thread serves the next job', async (t) => {
   const thread = new PipelineThread({ engine: DEFAULT_ENGINE_OPTIONS, tiles: { tile: 64, overlap: 8 } });
   t.teardown(() => thread.close());
   const cancel = new AbortController();
   const reason = new UserError('cancelled', 'JOB_CANCELLED');
-  const steps: number[] = [];
-  const run = thread.run('tiny', folder, request({ steps: 20 }), { onStep: (step) => { steps.push(step); if (step === 1) cancel.abort(reason); } }, cancel.signal);
+  const events: string[] = [];
+  const run = thread.run('tiny', folder, request({ steps: 20 }), { onSampling: () => events.push('sampling'), onStep: (step) => void events.push(`step ${step}`) }, cancel.signal);
+  cancel.abort(reason);
   t.equal(await run.catch((error: unknown) => error), reason);
-  t.ok(steps.length < 20, `stopped after ${steps.length} of 20 steps`);
+  t.same(events, [], 'no step ran');
   t.equal((await thread.run('tiny', folder, request(), {}, never)).height, 64, 'the next job runs');
+});
+
+t.test('a cancel that reaches the thread after its last step still ends the run with the signal\'s reason', async (t) => {
+  const thread = new PipelineThread({ engine: DEFAULT_ENGINE_OPTIONS, tiles: { tile: 64, overlap: 8 } });
+  t.teardown(() => thread.close());
+  const cancel = new AbortController();
+  const reason = new UserError('cancelled', 'JOB_CANCELLED');
+  const run = thread.run('tiny', folder, request({ steps: 3 }), { onStep: (step, steps) => void (step === steps && cancel.abort(reason)) }, cancel.signal);
+  t.equal(await run.catch((error: unknown) => error), reason);
 });
 
 t.test('a thread that dies mid-job fails it with 503 and a reason; the next job gets a fresh thread', async (t) => {
