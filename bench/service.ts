@@ -3,9 +3,9 @@
 // the service runs in its own process (src/server.ts, as `npm start` runs it); this process is only the
 // client. Sequential requests give p50/p99 for direct calls, JSON bodies and multipart bodies; then 8
 // concurrent clients give requests/s, first with generation taking no time, then with 4 steps of
-// BENCH_STEP_MS (50) as a GPU would take, each also for a service with A1111_QUEUE_DEPTH=2; the service's own event-loop delay (monitorEventLoopDelay, read
-// from its /metrics, which resets it on each read) and each process's CPU time per request (/proc) are
-// reported per phase. On a 2-core machine the processes share the cores, so CPU time is added latency.
+// BENCH_STEP_MS (50) as a GPU would take, each also for a service with A1111_QUEUE_DEPTH=2; the service's
+// own event-loop delay (monitorEventLoopDelay, read from its /metrics, which resets it on each read) and
+// each process's CPU time per request (/proc) are reported per phase. On a 2-core machine the processes share the cores, so CPU time is added latency.
 import { request } from 'undici';
 import { fileURLToPath } from 'node:url';
 import { launch, startFakeA1111Process, startServiceProcess, stopProcess } from '../test/helpers/processes.js';

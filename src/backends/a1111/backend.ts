@@ -9,7 +9,8 @@ export type A1111Config = Pick<Config, 'a1111' | 'a1111TimeoutMs' | 'a1111ProbeT
 
 /**
  * A1111 instances as one backend: each runs one job at a time (with A1111_QUEUE_DEPTH 2, one more waits
- * at its queue); a job goes to the first free healthy instance that supports it. Instances that fail are marked down and probed again every health interval.
+ * at its queue); a job goes to the first free healthy instance that supports it. Instances that fail are
+ * marked down and probed again every health interval.
  */
 export class A1111Backend implements Backend {
   readonly name = 'a1111';

@@ -138,22 +138,20 @@ export class A1111Instance {
    * starts answering, the job has left it: the turn is left (the instance may take its next job while this
    * answer is read and checked), nothing polls /progress or interrupts any more (both would concern the next
    * job), and an answer that is not whole within the stall time fails as a stall. A job behind another of
-   * ours is sent once that one is seen generating, so that it waits at A1111's queue; cancelled there, it
-   * cannot be interrupted without stopping the one ahead, so the call rejects at once while the instance
+   * ours (leased only once that one is seen generating, see busy) waits at A1111's queue; cancelled there,
+   * it cannot be interrupted without stopping the one ahead, so the call rejects at once while the instance
    * lets it reach the front, interrupts it and takes nothing new until its answer begins.
    */
   async run(work: UpscaleWork, onProgress: (report: ProgressReport) => void, signal: AbortSignal, turn: Turn): Promise<UpscaleOutcome> {
     const ahead = turn.ahead;
     try {
       const body = img2imgBody(work, this.mode!, this.settings);
-      if (ahead !== undefined) await untilAborted(ahead.started, signal);
       const queued = ahead !== undefined && !ahead.hasLeft ? ahead : undefined;
       // /progress names no task: it shows whatever A1111 runs. Only when nothing ran as we sent ours (A1111
       // runs one job at a time, in order) is what it shows ours; else its images and step count could be
-      // another client's or a UI user's, and are not passed on. A job waiting behind one of ours is ours
-      // when that one is.
-      turn.ours = queued !== undefined ? queued.ours : this.client.progress().then((progress) => progress.state.job_count === 0, () => false);
-      const ours = await untilAborted(turn.ours, signal);
+      // another client's or a UI user's, and are not passed on. A job waiting behind one of ours is ours:
+      // that one was seen generating as ours.
+      const ours = queued !== undefined || await untilAborted(this.client.progress().then((progress) => progress.state.job_count === 0, () => false), signal);
       const outcome = await this.generate(work, body, onProgress, signal, turn, ours, queued);
       this.succeeded();
       return outcome;
@@ -343,13 +341,11 @@ function previewImage(progress: A1111Progress, image: string): PreviewImage | un
 }
 
 /**
- * A leased job's place in an instance's line. A job behind another is sent once that one is seen
- * generating: sent together, A1111 could take them in either order, and a cancel's /interrupt would stop
- * the wrong one. A job leaves the line when its answer begins or its call ends.
+ * A leased job's place in an instance's line. A turn is taken behind another only once that one is seen
+ * generating (A1111Instance.busy): sent together, A1111 could take them in either order, and a cancel's
+ * /interrupt would stop the wrong one. A job leaves the line when its answer begins or its call ends.
  */
 export class Turn {
-  /** Whether nothing but our jobs ran as it was sent (see A1111Instance.run). */
-  ours: Promise<boolean> = Promise.resolve(false);
   /** Cancelled while waiting behind another; its call goes on until it can be interrupted. */
   abandoned = false;
   /** /progress has shown it generating, as ours. */
@@ -357,21 +353,16 @@ export class Turn {
   /** A1111 began its answer (else it ended by a cancel, a stall or a failure). */
   answered = false;
   hasLeft = false;
-  /** Resolves once the job is seen generating, or has left. */
-  readonly started: Promise<void>;
   readonly left: Promise<void>;
-  private markStarted: () => void = () => undefined;
   private markLeft: () => void = () => undefined;
 
   constructor(public ahead: Turn | undefined, private readonly onChange: (turn: Turn) => void) {
-    this.started = new Promise((resolve) => (this.markStarted = resolve));
     this.left = new Promise((resolve) => (this.markLeft = resolve));
   }
 
   generating(): void {
     if (this.seenGenerating) return;
     this.seenGenerating = true;
-    this.markStarted();
     this.onChange(this);
   }
 
@@ -380,7 +371,6 @@ export class Turn {
     this.hasLeft = true;
     // Each turn would otherwise keep every one before it.
     this.ahead = undefined;
-    this.markStarted();
     this.markLeft();
     this.onChange(this);
   }
