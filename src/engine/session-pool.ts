@@ -51,10 +51,11 @@ export class SessionPool {
     return loaded;
   }
 
+  /** Releases every session, waiting for those still being created (one whose creation failed has nothing to release). */
   async release(): Promise<void> {
     const sessions = [...this.sessions.values()];
     this.sessions.clear();
-    await Promise.all(sessions.map(async (s) => (await s).session.release()));
+    await Promise.all(sessions.map((s) => s.then(({ session }) => session.release(), () => undefined)));
   }
 
   private async create(model: Uint8Array | string): Promise<LoadedSession> {

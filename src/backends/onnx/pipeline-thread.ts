@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { SessionPool } from '../../engine/session-pool.js';
-import { isServiceError } from '../../errors.js';
+import { BackendError, isServiceError } from '../../errors.js';
 import { encodePreview, PREVIEW_MIME } from '../../images/encode.js';
 import { loadModel, type StableDiffusionModel } from '../../models/loader.js';
 import { runImg2img } from '../../pipeline/img2img.js';
@@ -14,6 +14,8 @@ const options = workerData as ThreadOptions;
 const engine = new SessionPool(options.engine);
 const models = new Map<string, Promise<StableDiffusionModel>>();
 const running = new Map<number, AbortController>();
+/** Every request being handled, so that closing can wait for them. */
+const handling = new Set<Promise<void>>();
 const port = parentPort!;
 const reply = (message: ThreadReply, transfer: ArrayBuffer[] = []): void => port.postMessage(message, transfer);
 
@@ -42,7 +44,7 @@ function facts(loaded: StableDiffusionModel): ModelFacts {
   return { ...(Object.fromEntries(kept) as Omit<StableDiffusionModel, 'sessions' | 'textEncoders'>), family: loaded.family.name };
 }
 
-async function handle(message: ThreadRequest): Promise<void> {
+async function handle(message: Exclude<ThreadRequest, { kind: 'close' }>): Promise<void> {
   if (message.kind === 'cancel') return void running.get(message.id)?.abort();
   const { id } = message;
   try {
@@ -83,4 +85,24 @@ async function handle(message: ThreadRequest): Promise<void> {
   }
 }
 
-port.on('message', (message: ThreadRequest) => void handle(message));
+/**
+ * Ends the thread between native calls. A worker terminated inside one (a UNet step, a session's creation)
+ * can abort the whole process: the addon's call returns into a terminating isolate and its Napi::Error ends
+ * in std::terminate. So runs are cancelled and reach their next check, loads finish, the sessions are
+ * released, and the closed port lets the thread exit by itself.
+ */
+async function close(): Promise<void> {
+  const reason = new BackendError('the service is stopping: the onnx pipeline thread was closed; the job did not finish (submit it again)', 'BACKEND_UNAVAILABLE');
+  for (const cancel of running.values()) cancel.abort(reason);
+  await Promise.allSettled(handling);
+  // A session that will not release goes with the thread anyway.
+  await engine.release().catch(() => undefined);
+  port.close();
+}
+
+port.on('message', (message: ThreadRequest) => {
+  if (message.kind === 'close') return void close();
+  const handled = handle(message);
+  handling.add(handled);
+  void handled.finally(() => handling.delete(handled));
+});

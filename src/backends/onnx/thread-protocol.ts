@@ -20,7 +20,9 @@ export type ModelFacts = Omit<StableDiffusionModel, 'sessions' | 'textEncoders' 
 export type ThreadRequest =
   | { readonly kind: 'load'; readonly id: number; readonly name: string; readonly folder: string; readonly warm: boolean }
   | { readonly kind: 'run'; readonly id: number; readonly name: string; readonly folder: string; readonly request: Img2imgRequest }
-  | { readonly kind: 'cancel'; readonly id: number };
+  | { readonly kind: 'cancel'; readonly id: number }
+  /** Cancel every run, release the sessions and exit (PipelineThread.close). */
+  | { readonly kind: 'close' };
 
 export interface ThreadError {
   readonly message: string;

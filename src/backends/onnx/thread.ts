@@ -22,6 +22,12 @@ function startThread(options: ThreadOptions): Worker {
   return new Worker(bootstrap, { eval: true, workerData: options });
 }
 
+/**
+ * How long close waits for the thread to end by itself (its current native call, a model load) before
+ * terminating it, which inside a native call can abort the process (see pipeline-thread.ts close).
+ */
+const CLOSE_GRACE_MS = 10_000;
+
 /** The pipeline's hooks as they reach this thread: previews arrive encoded. */
 export type ThreadHooks = Omit<Img2imgHooks, 'onPreview'> & { readonly onPreview?: (preview: PreviewImage) => void };
 
@@ -67,9 +73,15 @@ export class PipelineThread {
     }
   }
 
-  /** Ends the thread; requests still in it fail. */
+  /** Ends the thread once its current native call returns; runs still in it fail with a reason, loads finish first. */
   async close(): Promise<void> {
-    await this.worker?.terminate();
+    const worker = this.worker;
+    if (worker === undefined) return;
+    const exited = new Promise((resolve) => worker.once('exit', resolve));
+    worker.postMessage({ kind: 'close' } satisfies ThreadRequest);
+    const deadline = setTimeout(() => void worker.terminate(), CLOSE_GRACE_MS);
+    await exited;
+    clearTimeout(deadline);
   }
 
   private send(message: (id: number) => ThreadRequest, hooks: ThreadHooks, transfer: ArrayBuffer[] = []): Promise<ThreadReply> {
