@@ -124,6 +124,8 @@ export class FakeA1111 {
    * fake stops. Generation has ended by then, so the next job may start, as behind a slow link.
    */
   holdAnswer = false;
+  /** /progress answers wait while this is set (an A1111 whose API threads are slow to answer). */
+  holdProgress = false;
 
   private server: Server | undefined;
   private port = 0;
@@ -191,6 +193,7 @@ export class FakeA1111 {
     }
     if (request.method === 'GET' && path === '/sdapi/v1/progress') {
       this.progressReads++;
+      await this.whileHeld(() => this.holdProgress);
       return send(200, this.progressBody(query.get('skip_current_image') !== 'false'));
     }
     if (request.method === 'POST' && path === '/sdapi/v1/interrupt') {
@@ -276,7 +279,7 @@ export class FakeA1111 {
         seed, width: request.width, height: request.height, sampler_name: request.sampler_name, steps: request.steps, denoising_strength: request.denoising_strength,
         sd_model_name: model.name, sd_model_hash: model.hash, infotexts: [infotext],
       }),
-    }, {}, () => this.whileAnswerHeld());
+    }, {}, () => this.whileHeld(() => this.holdAnswer));
   }
 
   /**
@@ -325,7 +328,7 @@ export class FakeA1111 {
       const every = this.settings['live_previews_enable'] === true ? Number(this.settings['show_progress_every_n_steps'] ?? 10) : 0;
       for (let step = 1; step <= steps && !this.progress.interrupted; step++) {
         await sleep(this.behaviour.stepDelayMs);
-        await this.whileHung();
+        await this.whileHeld(() => this.behaviour.hang);
         if (every > 0 && step % every === 0) this.currentImage = Buffer.from(fakePreview(step)).toString('base64');
         this.progress.sampling_step = step;
         this.onStep?.(step);
@@ -340,13 +343,9 @@ export class FakeA1111 {
     }
   }
 
-  /** Ends when `hang` is lifted, or when the fake stops so that a stopped fake lets its process exit. */
-  private async whileHung(): Promise<void> {
-    while (this.behaviour.hang && this.server?.listening) await sleep(20);
-  }
-
-  private async whileAnswerHeld(): Promise<void> {
-    while (this.holdAnswer && this.server?.listening) await sleep(20);
+  /** Ends when `held` no longer holds, or when the fake stops so that a stopped fake lets its process exit. */
+  private async whileHeld(held: () => boolean): Promise<void> {
+    while (held() && this.server?.listening) await sleep(20);
   }
 
   private progressBody(skipImage: boolean): unknown {

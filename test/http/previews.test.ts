@@ -107,3 +107,26 @@ t.test('a1111: while another client\'s job runs on the instance, its images are 
   const done = (await service.app.inject({ url: `/jobs/${job.id}` })).json() as { parameters: Record<string, unknown> };
   t.notOk('steps_run' in done.parameters, 'nor their step count as the steps we ran');
 });
+
+// The probe of what the instance runs goes out beside the job, not before it: held, it holds nothing back.
+t.test('a1111: a /progress slow to answer does not hold the job back; answered once the job runs, the job is not taken as ours', async (t) => {
+  const service = await startService({ companion: true, schedulers: true, stepDelayMs: 5 });
+  t.teardown(() => service.close());
+  const fake = service.fakes[0]!;
+  await until(async () => (await service.app.inject({ url: '/readyz' })).statusCode === 200);
+  fake.holdProgress = true;
+  fake.holdAfterStep = 2;
+  const job = await submitJob<{ id: string }>(service.app, { steps: 4, preview: 'cheap', preview_every: 1 });
+  await until(() => fake.behaviour.hang, 10_000);
+  t.equal(fake.received.length, 1, 'the job reached step 2 with no /progress answered');
+  // Now the probe sees a job running, which may not be ours: a few polls later, nothing was passed on as ours.
+  fake.holdProgress = false;
+  const polls = fake.progressReads;
+  await until(() => fake.progressReads >= polls + 4, 10_000);
+  t.match((await service.app.inject({ url: `/jobs/${job.id}/preview` })).json(), { code: 'PREVIEW_NOT_READY' }, 'no preview taken as ours');
+  fake.holdAfterStep = undefined;
+  fake.behaviour.hang = false;
+  await until(async () => ((await service.app.inject({ url: `/jobs/${job.id}` })).json() as { state: string }).state === 'succeeded', 10_000);
+  const done = (await service.app.inject({ url: `/jobs/${job.id}` })).json() as { parameters: Record<string, unknown> };
+  t.notOk('steps_run' in done.parameters, 'no step count taken as the steps we ran');
+});

@@ -150,8 +150,10 @@ export class A1111Instance {
       // /progress names no task: it shows whatever A1111 runs. Only when nothing ran as we sent ours (A1111
       // runs one job at a time, in order) is what it shows ours; else its images and step count could be
       // another client's or a UI user's, and are not passed on. A job waiting behind one of ours is ours:
-      // that one was seen generating as ours.
-      const ours = queued !== undefined || await untilAborted(this.client.progress().then((progress) => progress.state.job_count === 0, () => false), signal);
+      // that one was seen generating as ours. The probe goes out beside the job, not before it (a round trip
+      // less on every job): answered after the job began, it shows it running and the job counts as not
+      // ours, which only costs its previews and step count, never lends it someone else's.
+      const ours = queued !== undefined ? Promise.resolve(true) : this.client.progress().then((progress) => progress.state.job_count === 0, () => false);
       const outcome = await this.generate(work, body, onProgress, signal, turn, ours, queued);
       this.succeeded();
       return outcome;
@@ -166,7 +168,7 @@ export class A1111Instance {
     }
   }
 
-  private async generate(work: UpscaleWork, body: Buffer, onProgress: (report: ProgressReport) => void, signal: AbortSignal, turn: Turn, ours: boolean, queued: Turn | undefined): Promise<UpscaleOutcome> {
+  private async generate(work: UpscaleWork, body: Buffer, onProgress: (report: ProgressReport) => void, signal: AbortSignal, turn: Turn, ours: Promise<boolean>, queued: Turn | undefined): Promise<UpscaleOutcome> {
     signal.throwIfAborted();
     const transfer = new AbortController();
     let answering = false;
@@ -184,7 +186,7 @@ export class A1111Instance {
       abandon(signal.reason);
     };
     const watch = this.watchProgress({
-      onProgress, turn, ours, previews: work.preview.mode !== 'off' && ours,
+      onProgress, turn, ours, previews: work.preview.mode !== 'off',
       onStall: (what) => stop(new StallError(this.url, this.policy.stallMs, what)),
       onGenerating: () => (turn.abandoned ? interrupt() : turn.generating()),
       ...(queued !== undefined ? { after: queued } : {}),
@@ -231,9 +233,9 @@ export class A1111Instance {
 
   /**
    * Polls /progress, one poll at a time; calls `onStall` once the step has not moved for stallMs. With
-   * `previews`, each new current_image goes out with the report (A1111 repeats the latest on every poll);
-   * the step count it shows is kept as the steps run only when the job is known to be `ours`, and then a
-   * job shown running is reported to `onGenerating`. A job waiting behind another starts polling `after`
+   * `previews`, each new current_image goes out with the report (A1111 repeats the latest on every poll),
+   * once the job is known to be `ours`; only then is the step count it shows kept as the steps run, and a
+   * job shown running reported to `onGenerating`. A job waiting behind another starts polling `after`
    * that one has left (what /progress shows before is that one's), at once when a job may be waiting on
    * it. From `answering` on it only times the answer, with `onStall` told that the answer is what stalled.
    */
@@ -242,12 +244,19 @@ export class A1111Instance {
     readonly onStall: (what: StalledPart) => void;
     readonly onGenerating: () => void;
     readonly turn: Turn;
-    readonly ours: boolean;
+    readonly ours: Promise<boolean>;
     readonly previews: boolean;
     readonly after?: Turn;
   }): { stop(): void; answering(): void; stepsRun(): number | undefined } {
     const { onProgress, onStall, onGenerating } = watching;
-    let { ours, previews } = watching;
+    let ours = false;
+    let previews = false;
+    let disowned = false;
+    const own = (value: boolean): void => {
+      ours = value && !disowned;
+      previews = ours && watching.previews;
+    };
+    void watching.ours.then(own);
     let lastState = '';
     let lastImage: string | null | undefined;
     let stepsRun: number | undefined;
@@ -285,13 +294,17 @@ export class A1111Instance {
     void watching.after?.left.then(() => {
       // A job ahead that ended without its answer (cancelled, stalled, cut off) may still be stopping at
       // A1111, for seconds: what /progress shows is not surely this one's any more.
-      if (!watching.after!.answered) ours = previews = false;
+      if (!watching.after!.answered) {
+        disowned = true;
+        own(false);
+      }
       if (active || answering) return;
       active = true;
       lastChange = this.now();
       if (this.policy.queueDepth > 1) poll();
     });
-    if (active && this.policy.queueDepth > 1) poll();
+    // With room for a job behind this one, the sooner it is seen generating the better.
+    if (active && this.policy.queueDepth > 1) void watching.ours.then(() => !polling && !answering && poll());
     return {
       stop: () => {
         clearInterval(timer);
@@ -374,14 +387,4 @@ export class Turn {
     this.markLeft();
     this.onChange(this);
   }
-}
-
-/** `promise`, or the signal's reason once it aborts. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }
