@@ -1,11 +1,14 @@
 // bench/service: what the service adds over calling A1111 directly, for a 512² photo-like PNG (~0.44 MB)
 // upscaled to 1024² (~1.8 MB back). The fake A1111 runs in its own process and answers from a cache, and
 // the service runs in its own process (src/server.ts, as `npm start` runs it); this process is only the
-// client. Sequential requests give p50/p99 for direct calls, JSON bodies and multipart bodies; then 8
-// concurrent clients give requests/s, first with generation taking no time, then with 4 steps of
-// BENCH_STEP_MS (50) as a GPU would take, each also for a service with A1111_QUEUE_DEPTH=2; the service's
-// own event-loop delay (monitorEventLoopDelay, read from its /metrics, which resets it on each read) and
-// each process's CPU time per request (/proc) are reported per phase. On a 2-core machine the processes share the cores, so CPU time is added latency.
+// client. Sequential requests give p50/p99 for direct calls, the bare proxy, JSON bodies and multipart
+// bodies; then 8 concurrent clients give requests/s, first with generation taking no time, then with 4
+// steps of BENCH_STEP_MS (50) as a GPU would take, each also for a service with A1111_QUEUE_DEPTH=2. The
+// variants take turns in rounds, so that a change in what else the machine runs (its neighbours) weighs
+// on all of them alike and not on whichever phase it fell in. The service's own event-loop delay
+// (monitorEventLoopDelay, read from its /metrics, which resets it on each read) and each process's CPU
+// time per request (/proc) are reported. On a 2-core machine the processes share the cores, so CPU time
+// is added latency.
 import { request } from 'undici';
 import { fileURLToPath } from 'node:url';
 import { launch, startFakeA1111Process, startServiceProcess, stopProcess } from '../test/helpers/processes.js';
@@ -20,7 +23,7 @@ const CONCURRENT_REQUESTS = Number(process.env['BENCH_CONCURRENT_REQUESTS'] ?? 1
 const STEPS = 4;
 /** The step time of the last phase, where A1111's generation takes time as it does on a GPU (4 steps of 50 ms). */
 const TIMED_STEP_MS = Number(process.env['BENCH_STEP_MS'] ?? 50);
-const TIMED_REQUESTS = 48;
+const TIMED_REQUESTS = 64;
 /** Unmeasured requests first, so that every process has compiled its hot paths. */
 const WARMUP = 20;
 
@@ -60,25 +63,42 @@ const runs = {
   'service, A1111_QUEUE_DEPTH=2': () => call(`${queueing.url}/upscale`, jsonBody, json),
 };
 
-async function latencies(run: () => Promise<number>): Promise<{ p50: number; p99: number; bytes: number }> {
-  let bytes = 0;
-  for (let i = 0; i < WARMUP; i++) bytes = await run();
-  const times: number[] = [];
-  for (let i = 0; i < SEQUENTIAL; i++) {
-    const start = performance.now();
-    await run();
-    times.push(performance.now() - start);
+/** Rounds the variants take turns in (each round: a share of every variant's requests, in turn). */
+const ROUNDS = 4;
+
+type Variant = keyof typeof runs;
+
+/** Sequential requests, `SEQUENTIAL` per variant in ROUNDS turns after a warm-up: each one's p50 and p99 ms. */
+async function latencies(variants: readonly Variant[]): Promise<Map<Variant, { p50: number; p99: number; bytes: number }>> {
+  const times = new Map(variants.map((variant) => [variant, [] as number[]]));
+  const bytes = new Map<Variant, number>();
+  for (const variant of variants) for (let i = 0; i < WARMUP; i++) bytes.set(variant, await runs[variant]());
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const variant of variants) {
+      for (let i = 0; i < SEQUENTIAL / ROUNDS; i++) {
+        const start = performance.now();
+        await runs[variant]();
+        times.get(variant)!.push(performance.now() - start);
+      }
+    }
   }
-  return { p50: percentile(times, 0.5), p99: percentile(times, 0.99), bytes };
+  return new Map(variants.map((variant) => [variant, { p50: percentile(times.get(variant)!, 0.5), p99: percentile(times.get(variant)!, 0.99), bytes: bytes.get(variant)! }]));
 }
 
-async function throughput(run: () => Promise<number>, requests = CONCURRENT_REQUESTS): Promise<number> {
-  let next = 0;
-  const start = performance.now();
-  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-    while (next++ < requests) await run();
-  }));
-  return requests / ((performance.now() - start) / 1000);
+/** `requests` calls per variant at concurrency 8, in ROUNDS turns: each one's requests/s over its own time. */
+async function throughputs(variants: readonly Variant[], requests: number): Promise<Map<Variant, number>> {
+  const seconds = new Map(variants.map((variant) => [variant, 0]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const variant of variants) {
+      let next = 0;
+      const start = performance.now();
+      await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+        while (next++ < requests / ROUNDS) await runs[variant]();
+      }));
+      seconds.set(variant, seconds.get(variant)! + (performance.now() - start) / 1000);
+    }
+  }
+  return new Map(variants.map((variant) => [variant, requests / seconds.get(variant)!]));
 }
 
 /** The service's event-loop delay p99 and max (ms) since the last read; idle, they sit at the 10 ms sampling interval. */
@@ -88,52 +108,46 @@ async function eventLoopDelay(): Promise<{ p99: number; max: number }> {
   return { p99: read('p99'), max: read('max') };
 }
 
-/** CPU ms a request of the process in the middle (service or minimal proxy) and of the fake, over `run`. */
-async function cpuPerRequest<T>(middle: number | undefined, requests: number, run: () => Promise<T>): Promise<{ result: T; cpu: string }> {
-  const before = [cpuSeconds(middle), cpuSeconds(fake.child.pid)];
-  const result = await run();
-  const after = [cpuSeconds(middle), cpuSeconds(fake.child.pid)];
-  const per = (i: number): string => (before[i] === undefined || after[i] === undefined ? 'n/a' : (((after[i]! - before[i]!) * 1000) / requests).toFixed(1));
-  return { result, cpu: `CPU ms a request: ${per(0)} here, ${per(1)} in the fake` };
+/** CPU seconds so far of the service, the bare proxy and the fake. */
+function cpuNow(): number[] {
+  return [service.child.pid, minimal.child.pid, fake.child.pid].map((pid) => cpuSeconds(pid) ?? Number.NaN);
 }
 
-/** Runs a service phase of `requests` calls; the service's event-loop delay and the CPU time meanwhile. */
-async function phase<T>(requests: number, run: () => Promise<T>): Promise<{ result: T; delay: string }> {
-  await eventLoopDelay();
-  const { result, cpu } = await cpuPerRequest(service.child.pid, requests, run);
-  const delay = await eventLoopDelay();
-  return { result, delay: `event-loop delay p99 / max ${delay.p99.toFixed(1)} / ${delay.max.toFixed(1)} ms; ${cpu}` };
+/** CPU ms a request of the service, the bare proxy and the fake between two cpuNow() readings. */
+function cpuPerRequest(before: number[], after: number[], requests: { service: number; proxy: number; fake: number }): string {
+  const per = (i: number, count: number): string => (((after[i]! - before[i]!) * 1000) / count).toFixed(1);
+  return `CPU ms a request: service ${per(0, requests.service)}, bare proxy ${per(1, requests.proxy)}, fake ${per(2, requests.fake)}`;
 }
 
 try {
-  console.log(`512² photo-like PNG (${(png.length / 1e6).toFixed(2)} MB) -> 1024², ${SEQUENTIAL} sequential requests, then ${CONCURRENT_REQUESTS} at concurrency ${CONCURRENCY}`);
+  console.log(`512² photo-like PNG (${(png.length / 1e6).toFixed(2)} MB) -> 1024², ${SEQUENTIAL} sequential requests per variant, then ${CONCURRENT_REQUESTS} at concurrency ${CONCURRENCY}, each in ${ROUNDS} rounds taking turns`);
   await eventLoopDelay();
   await new Promise((resolve) => setTimeout(resolve, 2000));
   const idle = await eventLoopDelay();
   console.log(`service idle for 2 s: event-loop delay p99 / max ${idle.p99.toFixed(1)} / ${idle.max.toFixed(1)} ms`);
-  console.log(['', 'p50 ms', 'p99 ms', 'added p50', 'added p99', 'answer MB', ''].join('\t'));
-  const { result: direct, cpu: directCpu } = await cpuPerRequest(undefined, SEQUENTIAL + WARMUP, () => latencies(runs.direct));
-  console.log(['direct A1111', direct.p50.toFixed(1), direct.p99.toFixed(1), '', '', (direct.bytes / 1e6).toFixed(2), directCpu.replace('n/a here, ', '')].join('\t'));
-  const { result: floor, cpu: floorCpu } = await cpuPerRequest(minimal.child.pid, SEQUENTIAL + WARMUP, () => latencies(runs['minimal proxy']));
-  console.log(['minimal proxy', floor.p50.toFixed(1), floor.p99.toFixed(1), `+${(floor.p50 - direct.p50).toFixed(1)}`, `+${(floor.p99 - direct.p99).toFixed(1)}`, (floor.bytes / 1e6).toFixed(2), `(parse, base64 both ways, nothing else) ${floorCpu}`].join('\t'));
-  for (const label of ['service, JSON body', 'service, multipart body'] as const) {
-    const { result, delay } = await phase(SEQUENTIAL + WARMUP, () => latencies(runs[label]));
-    console.log([label, result.p50.toFixed(1), result.p99.toFixed(1), `+${(result.p50 - direct.p50).toFixed(1)}`, `+${(result.p99 - direct.p99).toFixed(1)}`,
-      (result.bytes / 1e6).toFixed(2), delay].join('\t'));
+  const sequential: Variant[] = ['direct', 'minimal proxy', 'service, JSON body', 'service, multipart body'];
+  const cpuBefore = cpuNow();
+  const latency = await latencies(sequential);
+  const cpu = cpuPerRequest(cpuBefore, cpuNow(), { service: 2 * (SEQUENTIAL + WARMUP), proxy: SEQUENTIAL + WARMUP, fake: 4 * (SEQUENTIAL + WARMUP) });
+  const delay = await eventLoopDelay();
+  const direct = latency.get('direct')!;
+  console.log(['', 'p50 ms', 'p99 ms', 'added p50', 'added p99', 'answer MB'].join('\t'));
+  for (const [variant, result] of latency) {
+    const added = variant === 'direct' ? ['', ''] : [`+${(result.p50 - direct.p50).toFixed(1)}`, `+${(result.p99 - direct.p99).toFixed(1)}`];
+    console.log([variant, result.p50.toFixed(1), result.p99.toFixed(1), ...added, (result.bytes / 1e6).toFixed(2)].join('\t'));
   }
-  const directRate = await throughput(runs.direct);
-  const floorRate = await throughput(runs['minimal proxy']);
-  const { result: serviceRate, delay } = await phase(CONCURRENT_REQUESTS, () => throughput(runs['service, JSON body']));
-  const queueingRate = await throughput(runs['service, A1111_QUEUE_DEPTH=2']);
-  console.log(`requests/s at concurrency ${CONCURRENCY}: direct ${directRate.toFixed(1)}, minimal proxy ${floorRate.toFixed(1)} (${(floorRate / directRate).toFixed(2)}×), service ${serviceRate.toFixed(1)} (${(serviceRate / directRate).toFixed(2)}×), with A1111_QUEUE_DEPTH=2 ${queueingRate.toFixed(1)} (${(queueingRate / directRate).toFixed(2)}×); service ${delay}`);
+  console.log(`sequential: service event-loop delay p99 / max ${delay.p99.toFixed(1)} / ${delay.max.toFixed(1)} ms; ${cpu}`);
+  const concurrent: Variant[] = ['direct', 'minimal proxy', 'service, JSON body', 'service, A1111_QUEUE_DEPTH=2'];
+  const rates = await throughputs(concurrent, CONCURRENT_REQUESTS);
+  const directRate = rates.get('direct')!;
+  console.log(`requests/s at concurrency ${CONCURRENCY}: ${concurrent.map((variant) => `${variant} ${rates.get(variant)!.toFixed(1)}${variant === 'direct' ? '' : ` (${(rates.get(variant)! / directRate).toFixed(2)}×)`}`).join(', ')}`);
   // A1111 generates one job at a time, so with generation taking time requests/s is bounded by it; what
   // the service can lose is the gap between one job's end and the next one's start at the instance.
   await fake.setBehaviour({ stepDelayMs: TIMED_STEP_MS });
-  const timedDirect = await throughput(runs.direct, TIMED_REQUESTS);
-  const timedService = await throughput(runs['service, JSON body'], TIMED_REQUESTS);
-  const timedQueueing = await throughput(runs['service, A1111_QUEUE_DEPTH=2'], TIMED_REQUESTS);
+  const timed: Variant[] = ['direct', 'service, JSON body', 'service, A1111_QUEUE_DEPTH=2'];
+  const timedRates = await throughputs(timed, TIMED_REQUESTS);
   const bound = 1000 / (STEPS * TIMED_STEP_MS);
-  console.log(`same, with ${STEPS} steps of ${TIMED_STEP_MS} ms (at most ${bound.toFixed(1)} requests/s): direct ${timedDirect.toFixed(2)}, service ${timedService.toFixed(2)} (${(timedService / timedDirect).toFixed(3)}×), with A1111_QUEUE_DEPTH=2 ${timedQueueing.toFixed(2)} (${(timedQueueing / timedDirect).toFixed(3)}×)`);
+  console.log(`same, with ${STEPS} steps of ${TIMED_STEP_MS} ms (at most ${bound.toFixed(1)} requests/s): ${timed.map((variant) => `${variant} ${timedRates.get(variant)!.toFixed(2)}${variant === 'direct' ? '' : ` (${(timedRates.get(variant)! / timedRates.get('direct')!).toFixed(3)}×)`}`).join(', ')}`);
 } finally {
   await stopProcess(minimal);
   await service.stop();
