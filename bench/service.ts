@@ -65,6 +65,8 @@ const runs = {
 
 /** Rounds the variants take turns in (each round: a share of every variant's requests, in turn). */
 const ROUNDS = 4;
+/** Requests a variant gets in each round when it is to get `requests` in all (rounded up to whole rounds). */
+const perRound = (requests: number): number => Math.ceil(requests / ROUNDS);
 
 type Variant = keyof typeof runs;
 
@@ -75,7 +77,7 @@ async function latencies(variants: readonly Variant[]): Promise<Map<Variant, { p
   for (const variant of variants) for (let i = 0; i < WARMUP; i++) bytes.set(variant, await runs[variant]());
   for (let round = 0; round < ROUNDS; round++) {
     for (const variant of variants) {
-      for (let i = 0; i < SEQUENTIAL / ROUNDS; i++) {
+      for (let i = 0; i < perRound(SEQUENTIAL); i++) {
         const start = performance.now();
         await runs[variant]();
         times.get(variant)!.push(performance.now() - start);
@@ -93,12 +95,12 @@ async function throughputs(variants: readonly Variant[], requests: number): Prom
       let next = 0;
       const start = performance.now();
       await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-        while (next++ < requests / ROUNDS) await runs[variant]();
+        while (next++ < perRound(requests)) await runs[variant]();
       }));
       seconds.set(variant, seconds.get(variant)! + (performance.now() - start) / 1000);
     }
   }
-  return new Map(variants.map((variant) => [variant, requests / seconds.get(variant)!]));
+  return new Map(variants.map((variant) => [variant, (perRound(requests) * ROUNDS) / seconds.get(variant)!]));
 }
 
 /** The service's event-loop delay p99 and max (ms) since the last read; idle, they sit at the 10 ms sampling interval. */
@@ -128,7 +130,8 @@ try {
   const sequential: Variant[] = ['direct', 'minimal proxy', 'service, JSON body', 'service, multipart body'];
   const cpuBefore = cpuNow();
   const latency = await latencies(sequential);
-  const cpu = cpuPerRequest(cpuBefore, cpuNow(), { service: 2 * (SEQUENTIAL + WARMUP), proxy: SEQUENTIAL + WARMUP, fake: 4 * (SEQUENTIAL + WARMUP) });
+  const each = perRound(SEQUENTIAL) * ROUNDS + WARMUP;
+  const cpu = cpuPerRequest(cpuBefore, cpuNow(), { service: 2 * each, proxy: each, fake: 4 * each });
   const delay = await eventLoopDelay();
   const direct = latency.get('direct')!;
   console.log(['', 'p50 ms', 'p99 ms', 'added p50', 'added p99', 'answer MB'].join('\t'));

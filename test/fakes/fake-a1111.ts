@@ -104,6 +104,8 @@ const INTEGER_FIELDS = ['resize_mode', 'width', 'height', 'steps', 'seed', 'batc
 export class FakeA1111 {
   /** Every img2img body received, in order, for tests to assert on the exact payload. */
   readonly received: Record<string, unknown>[] = [];
+  /** What /progress showed as job_count when each of them arrived (1: behind a job that was generating). */
+  readonly jobCountsOnArrival: number[] = [];
   interruptCount = 0;
   /** When set, the next img2img answers with this status and body instead of generating. */
   failNext: { status: number; body: unknown } | undefined;
@@ -234,6 +236,7 @@ export class FakeA1111 {
     const send = (status: number, body: unknown): void => void sendJson(response, status, body);
     if (body === undefined || typeof body !== 'object') return send(422, { detail: [{ loc: ['body'], msg: 'field required', type: 'value_error.missing' }] });
     this.received.push(body);
+    this.jobCountsOnArrival.push(this.progress.job_count);
     const request = { ...IMG2IMG_DEFAULTS, ...body } as typeof IMG2IMG_DEFAULTS & Record<string, unknown>;
     for (const field of [...NUMBER_FIELDS, ...INTEGER_FIELDS]) {
       const value = request[field as keyof typeof request];

@@ -125,7 +125,7 @@ export class A1111Instance {
   /** Takes the next place in line for a leased job; `onChange` is told when it is seen generating or leaves (room for another). */
   takeTurn(onChange: () => void): Turn {
     const turn = new Turn(this.line.at(-1), (changed) => {
-      if (changed.hasLeft) this.line.splice(this.line.indexOf(changed), 1);
+      if (changed.hasLeft && this.line.includes(changed)) this.line.splice(this.line.indexOf(changed), 1);
       onChange();
     });
     this.line.push(turn);
@@ -152,7 +152,8 @@ export class A1111Instance {
       // another client's or a UI user's, and are not passed on. A job waiting behind one of ours is ours:
       // that one was seen generating as ours. The probe goes out beside the job, not before it (a round trip
       // less on every job): answered after the job began, it shows it running and the job counts as not
-      // ours, which only costs its previews and step count, never lends it someone else's.
+      // ours, which costs its previews and step count (and at depth 2 the job behind it waits for it to
+      // leave). As before, another client's job that starts between the probe and ours is not seen.
       const ours = queued !== undefined ? Promise.resolve(true) : this.client.progress().then((progress) => progress.state.job_count === 0, () => false);
       const outcome = await this.generate(work, body, onProgress, signal, turn, ours, queued);
       this.succeeded();
@@ -264,9 +265,13 @@ export class A1111Instance {
     let polling = false;
     let answering = false;
     let active = watching.after === undefined;
+    // Once stopped, nothing may reach the turn: the instance may have leased it to the next job already.
+    let stopped = false;
     const poll = (): void => {
+      if (stopped || polling || answering) return;
       polling = true;
       this.client.progress(previews).then((progress) => {
+        if (stopped) return;
         const state = `${progress.state.job_count}/${progress.state.sampling_step}/${progress.state.sampling_steps}/${progress.progress}`;
         if (state !== lastState) {
           lastState = state;
@@ -289,7 +294,7 @@ export class A1111Instance {
         onStall(answering ? 'answer' : 'progress');
         return;
       }
-      if (!polling && !answering) poll();
+      poll();
     }, this.policy.progressIntervalMs);
     void watching.after?.left.then(() => {
       // A job ahead that ended without its answer (cancelled, stalled, cut off) may still be stopping at
@@ -298,17 +303,17 @@ export class A1111Instance {
         disowned = true;
         own(false);
       }
-      if (active || answering) return;
+      if (stopped || active || answering) return;
       active = true;
       lastChange = this.now();
       if (this.policy.queueDepth > 1) poll();
     });
     // With room for a job behind this one, the sooner it is seen generating the better.
-    if (active && this.policy.queueDepth > 1) void watching.ours.then(() => !polling && !answering && poll());
+    if (active && this.policy.queueDepth > 1) void watching.ours.then(poll);
     return {
       stop: () => {
         clearInterval(timer);
-        active = true;
+        stopped = true;
       },
       answering: () => {
         answering = true;
@@ -374,7 +379,7 @@ export class Turn {
   }
 
   generating(): void {
-    if (this.seenGenerating) return;
+    if (this.seenGenerating || this.hasLeft) return;
     this.seenGenerating = true;
     this.onChange(this);
   }

@@ -4,7 +4,7 @@ import { BackendError, isServiceError } from '../../errors.js';
 import { encodePreview, PREVIEW_MIME } from '../../images/encode.js';
 import { loadModel, type StableDiffusionModel } from '../../models/loader.js';
 import { runImg2img } from '../../pipeline/img2img.js';
-import type { ModelFacts, ThreadOptions, ThreadReply, ThreadRequest } from './thread-protocol.js';
+import { CLOSED_MESSAGE, type ModelFacts, type ThreadOptions, type ThreadReply, type ThreadRequest } from './thread-protocol.js';
 
 // The onnx pipeline's thread: it owns the models' onnxruntime sessions and runs whole jobs, so the
 // element-wise work between onnxruntime calls (colour conversion, CFG, noise, tiling) never holds up the
@@ -92,7 +92,7 @@ async function handle(message: Exclude<ThreadRequest, { kind: 'close' }>): Promi
  * released, and the closed port lets the thread exit by itself.
  */
 async function close(): Promise<void> {
-  const reason = new BackendError('the service is stopping: the onnx pipeline thread was closed; the job did not finish (submit it again)', 'BACKEND_UNAVAILABLE');
+  const reason = new BackendError(CLOSED_MESSAGE, 'BACKEND_UNAVAILABLE');
   for (const cancel of running.values()) cancel.abort(reason);
   await Promise.allSettled(handling);
   // A session that will not release goes with the thread anyway.

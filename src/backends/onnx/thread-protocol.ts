@@ -9,6 +9,9 @@ import type { TileOptions } from '../../pipeline/stages.js';
 
 // The messages between the onnx backend (main thread) and its pipeline thread (pipeline-thread.ts).
 
+/** Why a job fails when the thread is closed under it, or asked for after it began closing. */
+export const CLOSED_MESSAGE = 'the service is stopping: the onnx pipeline thread was closed; the job did not finish (submit it again)';
+
 export interface ThreadOptions {
   readonly engine: EngineOptions;
   readonly tiles: TileOptions;

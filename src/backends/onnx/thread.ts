@@ -5,7 +5,7 @@ import { BackendError, errorFor } from '../../errors.js';
 import type { RgbImage } from '../../images/decode.js';
 import type { Img2imgHooks, Img2imgRequest } from '../../pipeline/img2img.js';
 import type { PreviewImage } from '../backend.js';
-import type { ModelFacts, ThreadError, ThreadOptions, ThreadReply, ThreadRequest } from './thread-protocol.js';
+import { CLOSED_MESSAGE, type ModelFacts, type ThreadError, type ThreadOptions, type ThreadReply, type ThreadRequest } from './thread-protocol.js';
 
 // The main thread's side of the pipeline thread (pipeline-thread.ts): requests go over as messages, the
 // hooks and the result come back. A thread that dies (a native crash, out of memory) fails the jobs it
@@ -26,7 +26,7 @@ function startThread(options: ThreadOptions): Worker {
  * How long close waits for the thread to end by itself (its current native call, a model load) before
  * terminating it, which inside a native call can abort the process (see pipeline-thread.ts close).
  */
-const CLOSE_GRACE_MS = 10_000;
+const CLOSE_GRACE_MS = 30_000;
 
 /** The pipeline's hooks as they reach this thread: previews arrive encoded. */
 export type ThreadHooks = Omit<Img2imgHooks, 'onPreview'> & { readonly onPreview?: (preview: PreviewImage) => void };
@@ -41,6 +41,8 @@ export class PipelineThread {
   private worker: Worker | undefined;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
+  /** Set from close() until the thread has exited: nothing new is sent to a thread on its way out. */
+  private closing: Promise<void> | undefined;
 
   constructor(private readonly options: ThreadOptions) {}
 
@@ -74,17 +76,23 @@ export class PipelineThread {
   }
 
   /** Ends the thread once its current native call returns; runs still in it fail with a reason, loads finish first. */
-  async close(): Promise<void> {
+  close(): Promise<void> {
     const worker = this.worker;
-    if (worker === undefined) return;
-    const exited = new Promise((resolve) => worker.once('exit', resolve));
-    worker.postMessage({ kind: 'close' } satisfies ThreadRequest);
-    const deadline = setTimeout(() => void worker.terminate(), CLOSE_GRACE_MS);
-    await exited;
-    clearTimeout(deadline);
+    if (worker === undefined) return Promise.resolve();
+    this.closing ??= new Promise<void>((resolve) => {
+      const deadline = setTimeout(() => void worker.terminate(), CLOSE_GRACE_MS);
+      worker.once('exit', () => {
+        clearTimeout(deadline);
+        this.closing = undefined;
+        resolve();
+      });
+      worker.postMessage({ kind: 'close' } satisfies ThreadRequest);
+    });
+    return this.closing;
   }
 
   private send(message: (id: number) => ThreadRequest, hooks: ThreadHooks, transfer: ArrayBuffer[] = []): Promise<ThreadReply> {
+    if (this.closing !== undefined) return Promise.reject(new BackendError(CLOSED_MESSAGE, 'BACKEND_UNAVAILABLE'));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const worker = this.thread();

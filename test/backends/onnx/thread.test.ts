@@ -97,6 +97,17 @@ t.test('close mid-job fails the job with 503 and a reason once its step returns,
   }
 });
 
+t.test('a job asked for while the thread closes fails at once with the shutdown reason; the close completes', async (t) => {
+  const thread = new PipelineThread({ engine: DEFAULT_ENGINE_OPTIONS, tiles: { tile: 64, overlap: 8 } });
+  t.teardown(() => thread.close());
+  await thread.load('tiny', folder, false);
+  const closed = thread.close();
+  const late = await thread.run('tiny', folder, request(), {}, never).catch((error: unknown) => error);
+  t.match(late, { code: 'BACKEND_UNAVAILABLE', status: 503, message: /^the service is stopping: the onnx pipeline thread was closed/ });
+  await closed;
+  t.equal((await thread.run('tiny', folder, request(), {}, never)).width, 64, 'once closed, a job starts a fresh thread');
+});
+
 t.test('close while a model loads lets the load finish, then the thread ends; a later job starts a fresh one', async (t) => {
   const thread = new PipelineThread({ engine: DEFAULT_ENGINE_OPTIONS, tiles: { tile: 64, overlap: 8 } });
   t.teardown(() => thread.close());
