@@ -125,7 +125,7 @@ export class A1111Instance {
   /** Takes the next place in line for a leased job; `onChange` is told when it is seen generating or leaves (room for another). */
   takeTurn(onChange: () => void): Turn {
     const turn = new Turn(this.line.at(-1), (changed) => {
-      if (changed.hasLeft && this.line.includes(changed)) this.line.splice(this.line.indexOf(changed), 1);
+      if (changed.hasLeft) this.line.splice(this.line.indexOf(changed), 1);
       onChange();
     });
     this.line.push(turn);
