@@ -202,7 +202,9 @@ export function parseA1111Urls(text: string): A1111Endpoint[] {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
       throw new ConfigError(`invalid configuration: A1111_URLS: '${withoutCredentials(part)}' must be http or https`);
     }
-    const credentials = url.username ? { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) } : {};
+    // A password alone is credentials too: A1111 splits --api-auth entries at ':' (modules/api/api.py), so
+    // `--api-auth :secret` makes the empty name a user.
+    const credentials = url.username !== '' || url.password !== '' ? { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) } : {};
     url.username = '';
     url.password = '';
     return { url: url.toString().replace(/\/+$/, ''), ...credentials };

@@ -12,6 +12,8 @@ t.test('A1111_URLS: several instances, credentials taken out of the URL for basi
     { url: 'http://a:7860' },
     { url: 'https://b.example/sd', username: 'svc', password: 'p@ss' },
   ]);
+  // A password with no user name, as A1111's `--api-auth :secret` has it, is not dropped.
+  t.same(parseA1111Urls('http://:secret@c:7860'), [{ url: 'http://c:7860', username: '', password: 'secret' }]);
 });
 
 t.test('bad values are refused at start, naming each variable', async (t) => {

@@ -58,6 +58,12 @@ t.test('--api-auth: wrong credentials are a clear 503 naming the 401; right ones
   t.teardown(() => right.close());
   const ok = await right.app.inject({ method: 'POST', url: '/upscale', payload: { image: pngBase64() } });
   t.equal(ok.statusCode, 200, ok.body);
+
+  // `--api-auth :s3cret`: a password with an empty user name, given in the URL as http://:s3cret@host.
+  const passwordOnly = await startService({ companion: true, auth: { username: '', password: 's3cret' } }, {}, (fakes) => fakes[0]!.url.replace('http://', 'http://:s3cret@'));
+  t.teardown(() => passwordOnly.close());
+  const alsoOk = await passwordOnly.app.inject({ method: 'POST', url: '/upscale', payload: { image: pngBase64() } });
+  t.equal(alsoOk.statusCode, 200, alsoOk.body);
 });
 
 t.test('an instance that dies mid-job: the job moves to the other instance, nothing is lost', async (t) => {
