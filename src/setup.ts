@@ -6,8 +6,7 @@ import type { Config } from './config.js';
 import { SessionPool } from './engine/session-pool.js';
 import { Metrics } from './http/metrics.js';
 import { MemoryTransport } from './jobs/memory/transport.js';
-import { RedisTransport } from './jobs/redis/transport.js';
-import { startWorkers, type RunningWorkers } from './jobs/redis/worker.js';
+import type { RunningWorkers } from './jobs/redis/worker.js';
 import { JobService } from './jobs/service.js';
 import type { JobObserver } from './jobs/runner.js';
 
@@ -34,14 +33,16 @@ const UNAVAILABLE_CHECKS = 3;
 /**
  * The one set-up of every process. `npm start` builds the API role: jobs run here on this process's
  * backends, or (REDIS_URL) wait in Redis for workers. `latent-upscale worker` builds the worker role.
+ * The Redis modules are imported only where Redis is used: bullmq and ioredis are ~5 MB of heap, which
+ * every full collection of a single-node service would otherwise mark again.
  */
-export function createApiRuntime(config: Config, log: (message: string) => void): ApiRuntime {
+export async function createApiRuntime(config: Config, log: (message: string) => void): Promise<ApiRuntime> {
   const engine = new SessionPool({ providers: config.executionProviders, intraOpThreads: config.onnxIntraOpThreads });
   const backends: ReadonlyMap<string, Backend> = config.redisUrl === undefined ? createBackends(config, engine, log) : new Map();
   const metrics = new Metrics();
   const transport = config.redisUrl === undefined
     ? new MemoryTransport(backends, { resultTtlMs: config.resultTtlMs, resultStoreBytes: config.resultStoreBytes, observer: jobObserver(metrics, log) })
-    : new RedisTransport({ redisUrl: config.redisUrl, backends: config.backends, resultTtlMs: config.resultTtlMs, timeoutMs: config.redisTimeoutMs, observer: jobObserver(metrics, log) });
+    : new (await import('./jobs/redis/transport.js')).RedisTransport({ redisUrl: config.redisUrl, backends: config.backends, resultTtlMs: config.resultTtlMs, timeoutMs: config.redisTimeoutMs, observer: jobObserver(metrics, log) });
   const service = new JobService(transport, config.backends, {
     maxQueued: config.maxQueue,
     checkIntervalMs: Math.min(config.healthCheckIntervalMs, 1000),
@@ -73,6 +74,7 @@ export function createWorkerRuntime(config: Config & { readonly redisUrl: string
   return {
     config, backends, engine, metrics,
     async start() {
+      const { startWorkers } = await import('./jobs/redis/worker.js');
       workers = await startWorkers({
         redisUrl: config.redisUrl, workerId: `${hostname()}-${process.pid}`, backends, lockMs: config.workerLockMs,
         resultTtlMs: config.resultTtlMs, heartbeatMs: Math.min(config.healthCheckIntervalMs, 5000), observer: jobObserver(metrics, log), log,

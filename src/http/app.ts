@@ -39,7 +39,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
 
-  const services = createApiRuntime(config, (message) => app.log.info(message));
+  const services = await createApiRuntime(config, (message) => app.log.info(message));
 
   await accessPlugin(app, config);
   app.addHook('onResponse', async (request, reply) => {
