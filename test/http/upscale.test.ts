@@ -177,3 +177,34 @@ t.test('the steps A1111 actually ran are reported as steps_run (its /progress sa
     t.equal(ok.json().parameters.steps_run, ran, `fix steps ${fixSteps}: ${ran} steps ran`);
   }
 });
+
+/** A Server-Timing header's entries in order: name, ms and description. */
+function serverTiming(header: unknown): { name: string; ms: number; desc: string }[] {
+  return String(header).split(', ').map((entry) => {
+    const [, name, ms, desc] = /^(\w+);dur=(\d+(?:\.\d+)?);desc="([^"]*)"$/.exec(entry) ?? [];
+    return { name: name ?? `unreadable: ${entry}`, ms: Number(ms), desc: desc ?? '' };
+  });
+}
+
+t.test('Server-Timing: the body, check and job stages, which add up to no more than the request took', async (t) => {
+  const steps = 5;
+  const stepDelayMs = 40;
+  const service = await startService({ companion: true, stepDelayMs });
+  t.teardown(() => service.close());
+  const started = performance.now();
+  const response = await service.app.inject({ method: 'POST', url: '/upscale', payload: { image: pngBase64(), steps } });
+  const tookMs = performance.now() - started;
+  t.equal(response.statusCode, 200, response.body);
+  const stages = serverTiming(response.headers['server-timing']);
+  t.same(stages.map((stage) => stage.name), ['body', 'check', 'job']);
+  t.ok(stages.every((stage) => stage.ms >= 0 && stage.desc.length > 0), JSON.stringify(stages));
+  // The fake sleeps stepDelayMs at each step (timers may fire up to 1 ms early); each stage is rounded to 0.1 ms.
+  t.ok(stages[2]!.ms >= steps * (stepDelayMs - 1), `job stage ${stages[2]!.ms} ms for ${steps} steps of ${stepDelayMs} ms`);
+  t.ok(stages.reduce((sum, stage) => sum + stage.ms, 0) <= tookMs + 0.15, `stages ${JSON.stringify(stages)} within the ${tookMs} ms the request took`);
+
+  // A job that fails says where its time went too.
+  service.fakes[0]!.behaviour.failAlways = { status: 500, body: { error: 'OutOfMemoryError' } };
+  const failed = await service.app.inject({ method: 'POST', url: '/upscale', payload: { image: pngBase64() } });
+  t.equal(failed.statusCode, 502, failed.body);
+  t.same(serverTiming(failed.headers['server-timing']).map((stage) => stage.name), ['body', 'check', 'job']);
+});

@@ -55,7 +55,7 @@ export function mayReadDetails(request: FastifyRequest, apiKeys: readonly string
 /** API keys (bearer), rate limits per key or address, load shedding under event-loop pressure, and CORS, as configured. */
 export async function accessPlugin(app: FastifyInstance, config: Config): Promise<void> {
   if (config.corsOrigins.length > 0) {
-    await app.register(cors, { origin: config.corsOrigins.includes('*') ? true : [...config.corsOrigins], exposedHeaders: ['x-seed', 'location', 'retry-after'] });
+    await app.register(cors, { origin: config.corsOrigins.includes('*') ? true : [...config.corsOrigins], exposedHeaders: ['x-seed', 'location', 'retry-after', 'server-timing'] });
   }
   if (config.rateLimitPerMinute > 0) {
     await app.register(rateLimit, {

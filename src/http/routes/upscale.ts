@@ -45,18 +45,51 @@ export async function sendResult(services: Services, job: JobRecord, request: Fa
   return reply.header('content-type', 'image/png').header('x-seed', String(result.seed)).send(asBuffer(result.png));
 }
 
+/** What each stage of `POST /upscale` stands for in its Server-Timing header. */
+const STAGES = {
+  body: 'receiving and parsing the body',
+  check: 'reading and checking the image and queueing the job',
+  job: 'queued and run (at A1111 the whole exchange) and its result checked',
+} as const;
+
+/**
+ * The ms each stage of a request took on this node, for a Server-Timing header (W3C Server Timing): a
+ * caller sees what this service's share of a slow answer was (browsers show it with the request). The
+ * body stage runs from the request's arrival, as Fastify times it (reply.elapsedTime), to the handler.
+ */
+class StageTimer {
+  private readonly durations: [keyof typeof STAGES, number][] = [];
+  private last = 0;
+
+  constructor(private readonly reply: FastifyReply) {
+    this.stage('body');
+  }
+
+  stage(name: keyof typeof STAGES): void {
+    const now = this.reply.elapsedTime;
+    this.durations.push([name, now - this.last]);
+    this.last = now;
+  }
+
+  header(): string {
+    return this.durations.map(([name, ms]) => `${name};dur=${ms.toFixed(1)};desc="${STAGES[name]}"`).join(', ');
+  }
+}
+
 export async function upscaleRoutes(app: FastifyInstance, services: Services): Promise<void> {
   app.withTypeProvider<ZodTypeProvider>().post('/upscale', {
     schema: {
       summary: 'Upscale an image in latent space and wait for the result',
-      description: 'Runs through the same queue as /jobs. Answers image/png by default, or JSON with base64 images and the parameters used when Accept is application/json. The PNG carries A1111 infotext, and the seed used is in the X-Seed header.',
+      description: 'Runs through the same queue as /jobs. Answers image/png by default, or JSON with base64 images and the parameters used when Accept is application/json. The PNG carries A1111 infotext, and the seed used is in the X-Seed header. A Server-Timing header gives the ms this node spent receiving the body (body), checking the image (check) and on the job (job).',
       consumes: ['application/json', 'multipart/form-data'],
       body: upscaleBodySchema,
       produces: ['image/png', 'application/json'],
       response: { 200: upscaleResultSchema.describe('With Accept: application/json; otherwise the PNG bytes.') },
     },
   }, async (request, reply) => {
+    const timing = new StageTimer(reply);
     const job = await submitUpscale(services, request, request.body, callerOf(request, services.config.apiKeys));
+    timing.stage('check');
     // A client that gives up should not keep an A1111 busy. The request stream has long ended (its body
     // was read), so the response is what tells of a closed connection.
     const onClose = (): void => {
@@ -64,7 +97,10 @@ export async function upscaleRoutes(app: FastifyInstance, services: Services): P
     };
     reply.raw.on('close', onClose);
     try {
-      return await sendResult(services, await services.jobs.settled(job), request, reply);
+      const settled = await services.jobs.settled(job);
+      timing.stage('job');
+      reply.header('server-timing', timing.header());
+      return await sendResult(services, settled, request, reply);
     } finally {
       reply.raw.off('close', onClose);
     }
