@@ -15,6 +15,7 @@ import { pipeline } from 'node:stream/promises';
 import { request } from 'undici';
 
 const [mode, a1111] = process.argv.slice(2) as [string, string];
+const img2img = `${a1111}/sdapi/v1/img2img`;
 
 type Handler = (incoming: IncomingMessage, outgoing: ServerResponse) => Promise<void>;
 
@@ -31,7 +32,9 @@ async function askA1111(incoming: IncomingMessage): Promise<AsyncIterable<Buffer
     init_images: [image.toString('base64')], resize_mode: 3, width: 1024, height: 1024, denoising_strength: 0.5, steps: body.steps, seed: body.seed,
     override_settings: { img2img_fix_steps: true }, alwayson_scripts: { 'Latent Upscale Companion': { args: [true, 'nearest-exact', 'simple'] } },
   });
-  const reply = await request(`${a1111}/sdapi/v1/img2img`, { method: 'POST', body: payload, headers: { 'content-type': 'application/json' } });
+  const reply = await request(img2img, { method: 'POST', body: payload, headers: { 'content-type': 'application/json' } });
+  // A failing A1111 must not pass for a fast one in the bench.
+  if (reply.statusCode !== 200) throw new Error(`A1111 answered ${reply.statusCode}: ${await reply.body.text()}`);
   return reply.body as AsyncIterable<Buffer>;
 }
 
@@ -60,8 +63,7 @@ async function* imageOf(reply: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
 
 const handlers: Record<string, Handler> = {
   async pipe(incoming, outgoing) {
-    const target = new URL('/sdapi/v1/img2img', a1111);
-    const reply = await request(target, { method: 'POST', body: incoming, headers: { 'content-type': 'application/json' } });
+    const reply = await request(img2img, { method: 'POST', body: incoming, headers: { 'content-type': 'application/json' } });
     outgoing.writeHead(reply.statusCode, { 'content-type': 'application/json' });
     await pipeline(reply.body, outgoing);
   },
@@ -79,6 +81,11 @@ const handlers: Record<string, Handler> = {
 
 const handle = handlers[mode];
 if (handle === undefined || a1111 === undefined) throw new Error(`usage: minimal-proxy.ts ${Object.keys(handlers).join('|')} <A1111 url>`);
-const server = createServer((incoming, outgoing) => void handle(incoming, outgoing));
+const server = createServer((incoming, outgoing) => {
+  handle(incoming, outgoing).catch((error: Error) => {
+    if (outgoing.headersSent) outgoing.destroy(error);
+    else outgoing.writeHead(502, { 'content-type': 'text/plain' }).end(error.message);
+  });
+});
 server.listen(0, '127.0.0.1', () => console.log(`${mode} proxy listening on http://127.0.0.1:${(server.address() as AddressInfo).port}`));
 process.once('SIGTERM', () => server.close(() => process.exit(0)));

@@ -2,8 +2,9 @@
 // upscaled to 1024² (~1.8 MB back). The fake A1111 runs in its own process and answers from a cache, and
 // the service runs in its own process (src/server.ts, as `npm start` runs it); this process is only the
 // client. Sequential requests give p50/p99 for direct calls, the reference proxies (bench/minimal-proxy.ts),
-// JSON bodies and multipart bodies, with the p50 of each stage of the service's Server-Timing; then 8 concurrent clients give requests/s, first with generation taking no time, then with 4
-// steps of BENCH_STEP_MS (50) as a GPU would take, each also for a service with A1111_QUEUE_DEPTH=2. The
+// JSON bodies and multipart bodies, with the p50 of each stage of the service's Server-Timing; then 8
+// concurrent clients give requests/s, first with generation taking no time, then with 4 steps of
+// BENCH_STEP_MS (50) as a GPU would take, each also for a service with A1111_QUEUE_DEPTH=2. The
 // variants take turns in rounds, so that a change in what else the machine runs (its neighbours) weighs
 // on all of them alike and not on whichever phase it fell in. The service's own event-loop delay
 // (monitorEventLoopDelay, read from its /metrics, which resets it on each read) and each process's CPU
@@ -67,8 +68,8 @@ const json = { 'content-type': 'application/json' };
 const runs = {
   direct: () => call(`${fake.url}/sdapi/v1/img2img`, directBody, json),
   'pipe proxy (the hop alone)': () => call(proxies.pipe.ready[1]!, directBody, json),
-  'bare proxy, streaming': () => call(proxies.stream.ready[1]!, jsonBody, json),
-  'bare proxy': () => call(proxies.whole.ready[1]!, jsonBody, json),
+  'bare proxy, stream': () => call(proxies.stream.ready[1]!, jsonBody, json),
+  'bare proxy, whole': () => call(proxies.whole.ready[1]!, jsonBody, json),
   'service, JSON body': () => call(`${service.url}/upscale`, jsonBody, json),
   'service, multipart body': () => call(`${service.url}/upscale`, multipart.payload, multipart.headers),
   'service, A1111_QUEUE_DEPTH=2': () => call(`${queueing.url}/upscale`, jsonBody, json),
@@ -93,7 +94,11 @@ async function latencies(variants: readonly Variant[]): Promise<Map<Variant, { p
         const start = performance.now();
         const answer = await runs[variant]();
         times.get(variant)!.push(performance.now() - start);
-        for (const [name, ms] of answer.stages) stages.get(variant)!.set(name, [...(stages.get(variant)!.get(name) ?? []), ms]);
+        for (const [name, ms] of answer.stages) {
+          const samples = stages.get(variant)!;
+          if (!samples.has(name)) samples.set(name, []);
+          samples.get(name)!.push(ms);
+        }
       }
     }
   }
@@ -132,7 +137,7 @@ function cpuNow(): number[] {
 /** CPU ms a request of the service, the bare proxy and the fake between two cpuNow() readings. */
 function cpuPerRequest(before: number[], after: number[], requests: { service: number; proxy: number; fake: number }): string {
   const per = (i: number, count: number): string => (((after[i]! - before[i]!) * 1000) / count).toFixed(1);
-  return `CPU ms a request: service ${per(0, requests.service)}, bare proxy ${per(1, requests.proxy)}, fake ${per(2, requests.fake)}`;
+  return `CPU ms a request: service ${per(0, requests.service)}, bare proxy (whole) ${per(1, requests.proxy)}, fake ${per(2, requests.fake)}`;
 }
 
 try {
@@ -141,7 +146,7 @@ try {
   await new Promise((resolve) => setTimeout(resolve, 2000));
   const idle = await eventLoopDelay();
   console.log(`service idle for 2 s: event-loop delay p99 / max ${idle.p99.toFixed(1)} / ${idle.max.toFixed(1)} ms`);
-  const sequential: Variant[] = ['direct', 'pipe proxy (the hop alone)', 'bare proxy, streaming', 'bare proxy', 'service, JSON body', 'service, multipart body'];
+  const sequential: Variant[] = ['direct', 'pipe proxy (the hop alone)', 'bare proxy, stream', 'bare proxy, whole', 'service, JSON body', 'service, multipart body'];
   const cpuBefore = cpuNow();
   const latency = await latencies(sequential);
   const each = perRound(SEQUENTIAL) * ROUNDS + WARMUP;
@@ -155,7 +160,7 @@ try {
     console.log([variant, result.p50.toFixed(1), result.p99.toFixed(1), ...added, (result.bytes / 1e6).toFixed(2), result.stages].join('\t'));
   }
   console.log(`sequential: service event-loop delay p99 / max ${delay.p99.toFixed(1)} / ${delay.max.toFixed(1)} ms; ${cpu}`);
-  const concurrent: Variant[] = ['direct', 'bare proxy', 'service, JSON body', 'service, A1111_QUEUE_DEPTH=2'];
+  const concurrent: Variant[] = ['direct', 'bare proxy, whole', 'service, JSON body', 'service, A1111_QUEUE_DEPTH=2'];
   const rates = await throughputs(concurrent, CONCURRENT_REQUESTS);
   const directRate = rates.get('direct')!;
   console.log(`requests/s at concurrency ${CONCURRENCY}: ${concurrent.map((variant) => `${variant} ${rates.get(variant)!.toFixed(1)}${variant === 'direct' ? '' : ` (${(rates.get(variant)! / directRate).toFixed(2)}×)`}`).join(', ')}`);

@@ -9,6 +9,7 @@ import { MemoryTransport } from './jobs/memory/transport.js';
 import type { RunningWorkers } from './jobs/redis/worker.js';
 import { JobService } from './jobs/service.js';
 import type { JobObserver } from './jobs/runner.js';
+import type { JobTransport } from './jobs/transport.js';
 
 /** What one process runs: the job service (API nodes), its own backends (unless they run on workers), metrics. */
 export interface Runtime {
@@ -42,7 +43,7 @@ export async function createApiRuntime(config: Config, log: (message: string) =>
   const metrics = new Metrics();
   const transport = config.redisUrl === undefined
     ? new MemoryTransport(backends, { resultTtlMs: config.resultTtlMs, resultStoreBytes: config.resultStoreBytes, observer: jobObserver(metrics, log) })
-    : new (await import('./jobs/redis/transport.js')).RedisTransport({ redisUrl: config.redisUrl, backends: config.backends, resultTtlMs: config.resultTtlMs, timeoutMs: config.redisTimeoutMs, observer: jobObserver(metrics, log) });
+    : await redisTransport(config, config.redisUrl, jobObserver(metrics, log));
   const service = new JobService(transport, config.backends, {
     maxQueued: config.maxQueue,
     checkIntervalMs: Math.min(config.healthCheckIntervalMs, 1000),
@@ -89,6 +90,12 @@ export function createWorkerRuntime(config: Config & { readonly redisUrl: string
       await engine.release();
     },
   };
+}
+
+/** The Redis transport, whose module (with bullmq and ioredis) is loaded here and nowhere else in the API role. */
+async function redisTransport(config: Config, redisUrl: string, observer: JobObserver): Promise<JobTransport> {
+  const { RedisTransport } = await import('./jobs/redis/transport.js');
+  return new RedisTransport({ redisUrl, backends: config.backends, resultTtlMs: config.resultTtlMs, timeoutMs: config.redisTimeoutMs, observer });
 }
 
 /** Jobs as the metrics count them, and bugs inside a job logged with their stack. */

@@ -186,7 +186,7 @@ function serverTiming(header: unknown): { name: string; ms: number; desc: string
   });
 }
 
-t.test('Server-Timing: the body, check and job stages, which add up to no more than the request took', async (t) => {
+t.test('Server-Timing: the body, check and job stages, which add up to no more than the request took; an error says how far it got', async (t) => {
   const steps = 5;
   const stepDelayMs = 40;
   const service = await startService({ companion: true, stepDelayMs });
@@ -207,4 +207,11 @@ t.test('Server-Timing: the body, check and job stages, which add up to no more t
   const failed = await service.app.inject({ method: 'POST', url: '/upscale', payload: { image: pngBase64() } });
   t.equal(failed.statusCode, 502, failed.body);
   t.same(serverTiming(failed.headers['server-timing']).map((stage) => stage.name), ['body', 'check', 'job']);
+
+  // An image refused before any job exists: the stages up to the check.
+  const corrupt = Buffer.from(testPng());
+  corrupt[corrupt.length - 20]! ^= 0xff;
+  const refused = await service.app.inject({ method: 'POST', url: '/upscale', payload: { image: corrupt.toString('base64') } });
+  t.equal(refused.statusCode, 422, refused.body);
+  t.same(serverTiming(refused.headers['server-timing']).map((stage) => stage.name), ['body', 'check']);
 });

@@ -7,7 +7,7 @@ import { errorSchema } from '../errors.js';
 import { callerOf } from '../plugins/access.js';
 import type { Services } from '../services.js';
 import { asBuffer } from '../../formats/bytes.js';
-import { sendResult, submitUpscale, upscaleBodySchema, upscaleResultSchema } from './upscale.js';
+import { resultOf, sendResult, submitUpscale, upscaleBodySchema, upscaleResultSchema } from './upscale.js';
 
 const idParams = z.object({ id: z.string().uuid().describe('Job id from POST /jobs') });
 const jobSchema = z.object({
@@ -63,7 +63,7 @@ export async function jobRoutes(app: FastifyInstance, services: Services): Promi
     if (!isFinished(job.state)) {
       throw new UserError(`job ${job.id} is ${job.state}; the result is ready when GET /jobs/${job.id} says succeeded`, 'JOB_NOT_FINISHED');
     }
-    return sendResult(services, job, request, reply);
+    return sendResult(await resultOf(services, job), request, reply);
   });
 
   routes.get('/jobs/:id/preview', {

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { errorFor, UserError } from '../../errors.js';
-import type { JobRecord } from '../../jobs/job.js';
+import type { JobRecord, JobResult } from '../../jobs/job.js';
 import { prepareUpscale } from '../../upscale/prepare.js';
 import { callerOf } from '../plugins/access.js';
 import { upscaleParametersSchema } from '../../upscale/parameters.js';
@@ -34,28 +34,33 @@ export function wantsJson(request: FastifyRequest): boolean {
   return (request.headers.accept ?? '').includes('application/json');
 }
 
-/** A finished job's result: the PNG by default, JSON with base64 images when the client asks for JSON. */
-export async function sendResult(services: Services, job: JobRecord, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-  // Through the error handler like any error, so a 503 also says when to come back.
+/** A finished job's result; throws (through the error handler, so a 503 also says when to come back) when there is none. */
+export async function resultOf(services: Services, job: JobRecord): Promise<JobResult> {
   if (job.state === 'failed') throw errorFor(job.error!.code, job.error!.message);
   if (job.state === 'cancelled') throw new UserError(`job ${job.id} was cancelled`, 'JOB_CANCELLED');
   const result = await services.jobs.result(job);
   if (result === undefined) throw new UserError(`job ${job.id}: its result is no longer stored (kept RESULT_TTL_SECONDS, and in-process within RESULT_STORE_MB, oldest first)`, 'RESULT_EXPIRED');
+  return result;
+}
+
+/** A result as answered: the PNG by default, JSON with base64 images when the client asks for JSON. */
+export function sendResult(result: JobResult, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   if (wantsJson(request)) return reply.send({ images: [asBuffer(result.png).toString('base64')], parameters: result.parameters });
   return reply.header('content-type', 'image/png').header('x-seed', String(result.seed)).send(asBuffer(result.png));
 }
 
 /** What each stage of `POST /upscale` stands for in its Server-Timing header. */
 const STAGES = {
-  body: 'receiving and parsing the body',
+  body: 'before the handler: access checks and receiving and validating the body',
   check: 'reading and checking the image and queueing the job',
-  job: 'queued and run (at A1111 the whole exchange) and its result checked',
+  job: 'queued and run (at A1111 the whole exchange) and its result checked and read',
 } as const;
 
 /**
- * The ms each stage of a request took on this node, for a Server-Timing header (W3C Server Timing): a
+ * The ms each stage of a request took on this node, in a Server-Timing header (W3C Server Timing): a
  * caller sees what this service's share of a slow answer was (browsers show it with the request). The
- * body stage runs from the request's arrival, as Fastify times it (reply.elapsedTime), to the handler.
+ * header is set at each stage's end, so an error answer says how far the request got. The body stage
+ * runs from the request's arrival, as Fastify times it (reply.elapsedTime), to the handler.
  */
 class StageTimer {
   private readonly durations: [keyof typeof STAGES, number][] = [];
@@ -65,14 +70,21 @@ class StageTimer {
     this.stage('body');
   }
 
+  /** Ends the stage `name` now. */
   stage(name: keyof typeof STAGES): void {
     const now = this.reply.elapsedTime;
     this.durations.push([name, now - this.last]);
     this.last = now;
+    this.reply.header('server-timing', this.durations.map(([stage, ms]) => `${stage};dur=${ms.toFixed(1)};desc="${STAGES[stage]}"`).join(', '));
   }
 
-  header(): string {
-    return this.durations.map(([name, ms]) => `${name};dur=${ms.toFixed(1)};desc="${STAGES[name]}"`).join(', ');
+  /** Runs `work` as the stage `name`, which ends when it does, whether it succeeds or throws. */
+  async time<T>(name: keyof typeof STAGES, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } finally {
+      this.stage(name);
+    }
   }
 }
 
@@ -80,7 +92,7 @@ export async function upscaleRoutes(app: FastifyInstance, services: Services): P
   app.withTypeProvider<ZodTypeProvider>().post('/upscale', {
     schema: {
       summary: 'Upscale an image in latent space and wait for the result',
-      description: 'Runs through the same queue as /jobs. Answers image/png by default, or JSON with base64 images and the parameters used when Accept is application/json. The PNG carries A1111 infotext, and the seed used is in the X-Seed header. A Server-Timing header gives the ms this node spent receiving the body (body), checking the image (check) and on the job (job).',
+      description: 'Runs through the same queue as /jobs. Answers image/png by default, or JSON with base64 images and the parameters used when Accept is application/json. The PNG carries A1111 infotext, and the seed used is in the X-Seed header. A Server-Timing header gives the ms this node spent before the handler (body: access checks, receiving and validating the body), checking the image (check) and on the job (job), on every answer once the body is valid.',
       consumes: ['application/json', 'multipart/form-data'],
       body: upscaleBodySchema,
       produces: ['image/png', 'application/json'],
@@ -88,8 +100,7 @@ export async function upscaleRoutes(app: FastifyInstance, services: Services): P
     },
   }, async (request, reply) => {
     const timing = new StageTimer(reply);
-    const job = await submitUpscale(services, request, request.body, callerOf(request, services.config.apiKeys));
-    timing.stage('check');
+    const job = await timing.time('check', () => submitUpscale(services, request, request.body, callerOf(request, services.config.apiKeys)));
     // A client that gives up should not keep an A1111 busy. The request stream has long ended (its body
     // was read), so the response is what tells of a closed connection.
     const onClose = (): void => {
@@ -97,10 +108,8 @@ export async function upscaleRoutes(app: FastifyInstance, services: Services): P
     };
     reply.raw.on('close', onClose);
     try {
-      const settled = await services.jobs.settled(job);
-      timing.stage('job');
-      reply.header('server-timing', timing.header());
-      return await sendResult(services, settled, request, reply);
+      const result = await timing.time('job', async () => resultOf(services, await services.jobs.settled(job)));
+      return sendResult(result, request, reply);
     } finally {
       reply.raw.off('close', onClose);
     }
